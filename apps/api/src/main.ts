@@ -1,0 +1,7 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@app/config';
+import { startHttpApp } from '@app/platform';
+import { AppModule } from './app.module.js';
+
+const config = loadConfigOrExit();
+await startHttpApp(AppModule.forRoot(config), { name: 'api', host: config.api.host, port: config.api.port });

@@ -1,0 +1,11 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@app/config';
+import { startHttpApp } from '@app/platform';
+import { AppModule } from './app.module.js';
+
+const config = loadConfigOrExit();
+await startHttpApp(AppModule.forRoot(config), {
+  name: 'consumer',
+  host: config.consumer.host,
+  port: config.consumer.port,
+});

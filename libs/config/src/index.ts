@@ -1,0 +1,5 @@
+export { AppConfig } from './app-config.js';
+export { ConfigError } from './config.error.js';
+export { ConfigModule } from './config.module.js';
+export { envSchema, type Env } from './config.schema.js';
+export { loadConfig, loadConfigOrExit } from './load-config.js';

@@ -1,0 +1,16 @@
+export { decodeEvent, encodeEvent, type DecodeResult } from './event.codec.js';
+export {
+  ACTOR_PATTERN,
+  COUNTER_NAME_PATTERN,
+  EVENT_ID_PATTERN,
+  EVENT_VERSION,
+  VERB_PATTERN,
+  activityRecordedSchema,
+  changeEventSchema,
+  counterIncrementedSchema,
+  counterName,
+  type ActivityRecorded,
+  type ChangeEvent,
+  type ChangeEventType,
+  type CounterIncremented,
+} from './event.schema.js';

@@ -1,0 +1,2 @@
+export { DependenciesHealth } from './dependencies.health.js';
+export { HealthModule } from './health.module.js';

@@ -1,0 +1,58 @@
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { CompressionTypes, Partitioners, type Producer, type RecordMetadata, type TopicMessages } from 'kafkajs';
+import { PinoLogger } from 'nestjs-pino';
+import { KafkaClient } from './kafka.client.js';
+
+/**
+ * The idempotent, acks=all producer. One per process: kafkajs sends one request per `send` call, so callers
+ * batch across requests themselves and hand whole batches to `sendBatch`.
+ */
+@Injectable()
+export class KafkaProducer implements OnApplicationShutdown {
+  private readonly producer: Producer;
+  private connecting: Promise<void> | undefined;
+
+  constructor(
+    client: KafkaClient,
+    private readonly config: AppConfig,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext('KafkaProducer');
+    this.producer = client.kafka.producer({
+      idempotent: true,
+      // The idempotent producer keeps order and de-duplicates retries only with one request in flight (#598).
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+    });
+  }
+
+  /** Connects now rather than on the first send. Boot should not await it: Kafka may be away. */
+  async connect(): Promise<void> {
+    await this.connected();
+  }
+
+  private async connected(): Promise<Producer> {
+    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    await this.connecting;
+    return this.producer;
+  }
+
+  /** Sends with acks=all; resolves only when every message is on all in-sync replicas. */
+  async sendBatch(
+    topicMessages: TopicMessages[],
+    timeoutMs = this.config.kafka.requestTimeoutMs,
+  ): Promise<RecordMetadata[]> {
+    const producer = await this.connected();
+    return producer.sendBatch({ topicMessages, acks: -1, timeout: timeoutMs, compression: CompressionTypes.None });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.connecting) await this.producer.disconnect();
+  }
+}

@@ -1,0 +1,67 @@
+import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+
+export interface HttpAppOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** Fastify's own limit; a larger body is answered 413 before any handler runs. */
+  bodyLimitBytes?: number;
+  /** After SIGTERM, the longest the drain may take before the process exits anyway (default 25 s). */
+  shutdownTimeoutMs?: number;
+}
+
+/**
+ * Creates and starts an HTTP app and wires its shutdown. SIGTERM or SIGINT drain it (readiness turns false,
+ * in-flight work finishes, connections close) and the process exits 0; a drain that hangs past the timeout
+ * exits 1. An error that escapes every handler ends the process: crash-only, a supervisor restarts it, and no
+ * acknowledged write lives only in process memory.
+ */
+export async function startHttpApp(module: DynamicModule, options: HttpAppOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, return503OnClosing: true });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });
+  const logger = app.get(Logger);
+  app.useLogger(logger);
+  app.flushLogs();
+  installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
+  await app.listen(options.port, options.host);
+  logger.log(`${options.name} listening on ${await app.getUrl()}`, 'Bootstrap');
+  return app;
+}
+
+function installProcessHandlers(app: INestApplicationContext, logger: Logger, timeoutMs: number): void {
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting without finishing the drain`, 'Shutdown');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.log(`${signal}: draining`, 'Shutdown');
+    const timer = setTimeout(() => {
+      logger.error(`drain did not finish in ${timeoutMs} ms: exiting`, 'Shutdown');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    app.close().then(
+      () => {
+        logger.log('stopped cleanly', 'Shutdown');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while draining', 'Shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  const crash = (kind: string) => (error: unknown) => {
+    logger.error({ err: error }, `${kind}: exiting`, 'Process');
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash('uncaught exception'));
+  process.on('unhandledRejection', crash('unhandled rejection'));
+}

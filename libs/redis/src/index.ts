@@ -1,0 +1,2 @@
+export { RedisClient } from './redis.client.js';
+export { RedisModule } from './redis.module.js';

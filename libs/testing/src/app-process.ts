@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait-for.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export type AppName = 'api' | 'consumer' | 'cli';
+
+export function appEntry(app: AppName): string {
+  return join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
+}
+
+/**
+ * A real app process (the built `dist/` output), as production runs it: tests can SIGTERM or SIGKILL it.
+ * Its output is kept for assertions and printed when a test fails to start it.
+ */
+export class AppProcess {
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly app: AppName,
+    readonly env: Record<string, string>,
+    args: string[] = [],
+  ) {
+    this.child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', appEntry(app), ...args], {
+      env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => this.output.push(chunk.toString('utf8'));
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+    }));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get text(): string {
+    return this.output.join('');
+  }
+
+  /** Resolves when `/health/ready` answers 200 on `port`; fails at once if the process exits. */
+  async ready(port: number, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      async () => {
+        if (!this.running) throw new Error(`${this.app} exited:\n${this.text}`);
+        const response = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        return response.status === 200;
+      },
+      { timeoutMs, description: `${this.app} ready on ${port}` },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\n--- ${this.app} output ---\n${this.text}`);
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves with how it exited. */
+  async stop(graceMs = 15_000) {
+    if (!this.running) return this.exited;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

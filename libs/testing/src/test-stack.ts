@@ -1,0 +1,112 @@
+import { migrate } from '@app/db';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { baseEnv, freePort, uniqueName } from './env.js';
+
+export interface TestStackOptions {
+  /** Partitions of the test's topics. Few, so that many test runs do not weigh on the one broker. */
+  partitions?: number;
+}
+
+/**
+ * Everything one test file owns on the shared Kafka, Postgres and Redis: its own topics, Postgres schema
+ * (migrated with the real migrations), Redis key prefix, consumer group and ports. Tests therefore run in any
+ * order and in parallel. `env` is what to start an app with; `dispose()` removes it all.
+ */
+export class TestStack {
+  readonly id = uniqueName('t');
+  readonly kafka: Kafka;
+  readonly pg: pg.Pool;
+  readonly redis: Redis;
+  readonly topics: { counters: string; activities: string };
+  readonly schema: string;
+  readonly keyPrefix: string;
+  readonly groupId: string;
+  env: Record<string, string> = {};
+  private readonly base = baseEnv();
+
+  private constructor(private readonly options: TestStackOptions) {
+    this.topics = { counters: `${this.id}.counters`, activities: `${this.id}.activities` };
+    this.schema = this.id;
+    this.keyPrefix = `${this.id}:`;
+    this.groupId = `${this.id}-group`;
+    this.kafka = new Kafka({
+      clientId: this.id,
+      brokers: this.base.KAFKA_BROKERS.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    this.pg = new pg.Pool({ connectionString: this.base.DATABASE_URL, max: 3 });
+    this.pg.on('error', () => undefined);
+    this.redis = new Redis(this.base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  }
+
+  static async create(options: TestStackOptions = {}): Promise<TestStack> {
+    const stack = new TestStack(options);
+    await stack.setUp();
+    return stack;
+  }
+
+  get allTopics(): string[] {
+    const main = [this.topics.counters, this.topics.activities];
+    return [...main, ...main.map((t) => `${t}.dlq`)];
+  }
+
+  private async setUp(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: this.allTopics.map((topic) => ({ topic, numPartitions: this.options.partitions ?? 3 })),
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    await migrate({ databaseUrl: this.base.DATABASE_URL, schema: this.schema });
+    await this.redis.connect();
+    const [apiPort, consumerPort] = await Promise.all([freePort(), freePort()]);
+    this.env = {
+      ...this.base,
+      NODE_ENV: 'test',
+      DATABASE_SCHEMA: this.schema,
+      KAFKA_TOPIC_COUNTERS: this.topics.counters,
+      KAFKA_TOPIC_ACTIVITIES: this.topics.activities,
+      KAFKA_TOPIC_PARTITIONS: String(this.options.partitions ?? 3),
+      KAFKA_CLIENT_ID: this.id,
+      CONSUMER_GROUP_ID: this.groupId,
+      REDIS_KEY_PREFIX: this.keyPrefix,
+      API_HOST: '127.0.0.1',
+      API_PORT: String(apiPort),
+      CONSUMER_HOST: '127.0.0.1',
+      CONSUMER_PORT: String(consumerPort),
+    };
+  }
+
+  /** Runs SQL in this test's schema. */
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const client = await this.pg.connect();
+    try {
+      await client.query(`SET search_path TO "${this.schema}"`);
+      return (await client.query<R>(sql, params)).rows;
+    } finally {
+      client.release();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: this.allTopics }).catch(() => undefined);
+      await admin.deleteGroups([this.groupId]).catch(() => undefined);
+    } finally {
+      await admin.disconnect();
+    }
+    await this.pg.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
+    await this.pg.end();
+    const keys = await this.redis.keys(`${this.keyPrefix}*`);
+    if (keys.length > 0) await this.redis.del(...keys);
+    this.redis.disconnect();
+  }
+}
