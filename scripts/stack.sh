@@ -27,9 +27,10 @@ kafka_jars() {
   command -v mvn >/dev/null || die "mvn is not installed: it resolves the Kafka jars from Maven Central (apt-get install maven)"
   say "resolving Kafka $STACK_KAFKA_VERSION jars from Maven Central into $KAFKA_JARS"
   rm -rf "$KAFKA_JARS"
-  mvn -q -B -Dstyle.color=never -f "$ROOT/scripts/kafka/pom.xml" -Dkafka.version="$STACK_KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_JARS" ||
-    die "mvn could not resolve org.apache.kafka:kafka_2.13:$STACK_KAFKA_VERSION"
+  mkdir -p "$LOGS"
+  mvn -B -f "$ROOT/scripts/kafka/pom.xml" -Dkafka.version="$STACK_KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_JARS" >"$LOGS/kafka-mvn.log" 2>&1 ||
+    die "mvn could not resolve org.apache.kafka:kafka_2.13:$STACK_KAFKA_VERSION: see $LOGS/kafka-mvn.log"
   touch "$KAFKA_JARS/.complete"
 }
 

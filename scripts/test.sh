@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 export TZ=UTC
+# Test workers load kafkajs too; see NODE_RUN in lib/common.sh for why this warning is silenced.
+export NODE_OPTIONS="${NODE_OPTIONS:-} --disable-warning=TimeoutNegativeWarning"
 
 ensure_node
 say "node $(node -v), npm $(npm -v)"
