@@ -101,7 +101,9 @@ PROPS
 # ---------------------------------------------------------------- Postgres
 find_pg_bin() {
   local bin
-  bin=$(command -v pg_ctl 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -1 || true)
+  # Debian keeps the server binaries out of PATH; its wrappers in /usr/bin are not pg_ctl and initdb.
+  bin=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+  [[ -n "$bin" ]] || bin=$(command -v initdb 2>/dev/null || true)
   [[ -n "$bin" ]] && dirname "$bin"
 }
 
@@ -130,19 +132,36 @@ postgres_up() {
   db=$(url_part "$DATABASE_URL" pathname)
   user=$(url_part "$DATABASE_URL" username)
   local dir="$WB_STATE_DIR/postgres-$port"
+  # As root, the cluster belongs to the postgres user, who may not traverse root's home: keep it in /var/tmp.
+  [[ $(id -u) -eq 0 ]] && dir="/var/tmp/writebehind-postgres-$port"
   mkdir -p "$dir" "$LOGS" "$RUN"
-  [[ $(id -u) -eq 0 ]] && chown -R postgres "$dir" && chmod 777 "$LOGS"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$dir"; fi
   if [[ ! -f "$dir/data/PG_VERSION" ]]; then
     say "Postgres: initialising a cluster in $dir/data"
-    as_pg_user "$bin/initdb" -D "$dir/data" -U "${user:-postgres}" --auth=trust >"$LOGS/postgres-initdb.log" 2>&1 ||
-      die "initdb failed: $LOGS/postgres-initdb.log"
+    as_pg_user "$bin/initdb" -D "$dir/data" -U "${user:-postgres}" --auth=trust >"$dir/initdb.log" 2>&1 ||
+      die "initdb failed: $dir/initdb.log"
   fi
   say "Postgres: starting a local server on $host:$port"
-  as_pg_user "$bin/pg_ctl" -D "$dir/data" -l "$LOGS/postgres.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null || die "Postgres did not start: $LOGS/postgres.log"
+  as_pg_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null || die "Postgres did not start: $dir/postgres.log"
   head -1 "$dir/data/postmaster.pid" >"$RUN/postgres.pid"
   echo "$dir/data" >"$RUN/postgres.datadir"
-  as_pg_user "$bin/createdb" -h 127.0.0.1 -p "$port" -U "${user:-postgres}" "${db:-test}" 2>/dev/null || true
+  create_database "$DATABASE_URL"
+}
+
+# create_database URL: creates the URL's database when it does not exist (a fresh cluster has only "postgres").
+create_database() {
+  (cd "$ROOT" && node --input-type=module -e '
+    import pg from "pg";
+    const url = new URL(process.argv[1]);
+    const name = decodeURIComponent(url.pathname.slice(1));
+    url.pathname = "/postgres";
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (rowCount === 0) await client.query(`CREATE DATABASE "${name.replaceAll("\"", "\"\"")}"`);
+    await client.end();
+  ' "$1") || die "could not create the database of DATABASE_URL"
 }
 
 postgres_down() {
