@@ -25,7 +25,13 @@ export abstract class AppConfig {
     readonly poolMax: number;
     readonly statementTimeoutMs: number;
   };
-  abstract readonly redis: { readonly url: string; readonly keyPrefix: string; readonly connectTimeoutMs: number };
+  abstract readonly redis: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    readonly connectTimeoutMs: number;
+    /** The counter view (DESIGN.md section 7). */
+    readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number; readonly pendingMaxAgeMs: number };
+  };
 }
 
 export function toAppConfig(env: Env): AppConfig {
@@ -50,6 +56,15 @@ export function toAppConfig(env: Env): AppConfig {
       poolMax: env.DATABASE_POOL_MAX,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS },
+    redis: {
+      url: env.REDIS_URL,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+      connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+      view: {
+        baseTtlMs: env.REDIS_VIEW_BASE_TTL_MS,
+        pendingTtlMs: env.REDIS_VIEW_PENDING_TTL_MS,
+        pendingMaxAgeMs: env.REDIS_VIEW_PENDING_MAX_AGE_MS,
+      },
+    },
   };
 }

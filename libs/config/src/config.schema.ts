@@ -66,6 +66,9 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'letters, digits and :_.- (at most 64)')
     .default('wb:'),
   REDIS_CONNECT_TIMEOUT_MS: millis.default(2000),
+  REDIS_VIEW_BASE_TTL_MS: millis.default(300_000),
+  REDIS_VIEW_PENDING_TTL_MS: int(60_000, 30 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
+  REDIS_VIEW_PENDING_MAX_AGE_MS: int(1000, 30 * 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -2,3 +2,4 @@ export { AppProcess, appEntry, type AppName } from './app-process.js';
 export { baseEnv, freePort, uniqueName } from './env.js';
 export { TestStack, type TestStackOptions } from './test-stack.js';
 export { waitFor, type WaitOptions } from './wait-for.js';
+export { createTestContext } from './nest-module.js';

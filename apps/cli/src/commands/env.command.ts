@@ -10,7 +10,7 @@ const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 export const envCommand: Command = {
   name: 'env',
   summary: 'print the resolved Kafka, Postgres, Redis and port settings as shell assignments',
-  run: ({ config, print }) => {
+  run: async ({ config, print }) => {
     const values: Record<string, string> = {
       KAFKA_BROKERS: config.kafka.brokers.join(','),
       DATABASE_URL: config.database.url,
@@ -22,6 +22,5 @@ export const envCommand: Command = {
       CONSUMER_PORT: String(config.consumer.port),
     };
     for (const [name, value] of Object.entries(values)) print(`${name}=${quote(value)}`);
-    return Promise.resolve();
   },
 };

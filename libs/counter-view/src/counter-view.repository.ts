@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { RedisClient } from '@app/redis';
+import type { Redis } from 'ioredis';
+import { ADD_PENDING, READ, RECONCILE, REMOVE_PENDING } from './counter-view.scripts.js';
+
+/** What the view holds for one counter. `base` is undefined on a miss (expired, evicted or flushed). */
+export interface ViewSnapshot {
+  base: { value: number; version: number } | undefined;
+  pendingSum: number;
+}
+
+export interface PendingEntry {
+  eventId: string;
+  delta: number;
+  acceptedAt: number;
+}
+
+type Reply = [string | null, string | null, string | null];
+
+/** The scripts as ioredis commands: defineCommand sends EVALSHA and falls back to EVAL after a SCRIPT FLUSH. */
+interface ViewCommands {
+  wbViewAdd(base: string, pending: string, ...args: (string | number)[]): Promise<Reply>;
+  wbViewRemove(base: string, pending: string, ...ids: string[]): Promise<Reply>;
+  wbViewReconcile(base: string, pending: string, ...args: (string | number)[]): Promise<Reply>;
+  wbViewRead(base: string, pending: string): Promise<Reply>;
+}
+
+const keys = (name: string) => [`{c:${name}}:base`, `{c:${name}}:pending`] as const;
+
+function snapshot([value, version, sum]: Reply): ViewSnapshot {
+  return {
+    base: value === null || version === null ? undefined : { value: Number(value), version: Number(version) },
+    pendingSum: sum === null ? 0 : Number(sum),
+  };
+}
+
+/** Every Redis command the counter view sends. See counter-view.scripts.ts for the layout. */
+@Injectable()
+export class CounterViewRepository {
+  private readonly redis: Redis & ViewCommands;
+
+  constructor(client: RedisClient) {
+    const redis = client.redis;
+    redis.defineCommand('wbViewAdd', { numberOfKeys: 2, lua: ADD_PENDING });
+    redis.defineCommand('wbViewRemove', { numberOfKeys: 2, lua: REMOVE_PENDING });
+    redis.defineCommand('wbViewReconcile', { numberOfKeys: 2, lua: RECONCILE });
+    redis.defineCommand('wbViewRead', { numberOfKeys: 2, lua: READ });
+    this.redis = redis as Redis & ViewCommands;
+  }
+
+  async addPending(name: string, entry: PendingEntry, pendingTtlMs: number): Promise<ViewSnapshot> {
+    const [base, pending] = keys(name);
+    return snapshot(
+      await this.redis.wbViewAdd(base, pending, entry.eventId, entry.delta, entry.acceptedAt, pendingTtlMs),
+    );
+  }
+
+  async removePending(name: string, eventIds: string[]): Promise<ViewSnapshot> {
+    const [base, pending] = keys(name);
+    return snapshot(await this.redis.wbViewRemove(base, pending, ...eventIds));
+  }
+
+  async reconcile(
+    name: string,
+    state: { value: number; version: number },
+    appliedIds: string[],
+    baseTtlMs: number,
+  ): Promise<ViewSnapshot> {
+    const [base, pending] = keys(name);
+    return snapshot(
+      await this.redis.wbViewReconcile(base, pending, state.value, state.version, baseTtlMs, ...appliedIds),
+    );
+  }
+
+  async read(name: string): Promise<ViewSnapshot> {
+    const [base, pending] = keys(name);
+    return snapshot(await this.redis.wbViewRead(base, pending));
+  }
+
+  async pendingEntries(name: string): Promise<PendingEntry[]> {
+    const fields = await this.redis.hgetall(keys(name)[1]);
+    const entries: PendingEntry[] = [];
+    for (const [eventId, raw] of Object.entries(fields)) {
+      if (eventId === ' sum') continue;
+      const [delta, acceptedAt] = raw.split(':');
+      entries.push({ eventId, delta: Number(delta), acceptedAt: Number(acceptedAt) });
+    }
+    return entries;
+  }
+}

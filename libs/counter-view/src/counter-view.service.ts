@@ -1,0 +1,82 @@
+import { Injectable } from '@nestjs/common';
+import { SingleFlight, jitteredTtl } from '@app/cache';
+import { AppConfig } from '@app/config';
+import { CounterRepository, type CounterIncrement, type CounterState } from '@app/store';
+import { CounterViewRepository, type PendingEntry, type ViewSnapshot } from './counter-view.repository.js';
+
+/**
+ * The hot view of counters in Redis: Postgres' (value, version) plus the deltas accepted but not yet applied.
+ * Meets G3 (read-your-writes: a write is in `pending` before it is acknowledged) and G4 (convergence: once
+ * applied, every id leaves `pending` and the base catches up, through `reconcile` after each commit or
+ * through a refill on a miss, which also drops applied ids a missed reconcile left behind).
+ */
+@Injectable()
+export class CounterView {
+  private readonly fills = new SingleFlight<ViewSnapshot>();
+
+  constructor(
+    private readonly view: CounterViewRepository,
+    private readonly counters: CounterRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  private get baseTtl(): number {
+    return jitteredTtl(this.config.redis.view.baseTtlMs, 0.1);
+  }
+
+  /** The served value: base + pending, refilled from Postgres on a miss. Throws when Redis is down. */
+  async value(name: string): Promise<number> {
+    const snap = await this.view.read(name);
+    return total(snap.base ? snap : await this.fill(name));
+  }
+
+  /** Adds an accepted, not yet applied delta; returns the value including it. Throws when Redis is down. */
+  async addPending(name: string, entry: PendingEntry): Promise<number> {
+    const snap = await this.view.addPending(name, entry, this.config.redis.view.pendingTtlMs);
+    return total(snap.base ? snap : await this.fill(name));
+  }
+
+  /** Takes back deltas that will not be applied (their send failed). */
+  async removePending(name: string, eventIds: string[]): Promise<void> {
+    await this.view.removePending(name, eventIds);
+  }
+
+  /**
+   * After a transaction committed `increments` (some possibly already applied before, as duplicates):
+   * moves each touched counter's base forward and removes all of those ids from pending.
+   */
+  async reconcile(increments: CounterIncrement[], changed: CounterState[]): Promise<void> {
+    const idsByName = new Map<string, string[]>();
+    for (const inc of increments) idsByName.set(inc.name, [...(idsByName.get(inc.name) ?? []), inc.eventId]);
+    const states = new Map(changed.map((s) => [s.name, s]));
+    await Promise.all(
+      [...idsByName].map(([name, ids]) => {
+        const state = states.get(name);
+        return state ? this.view.reconcile(name, state, ids, this.baseTtl) : this.view.removePending(name, ids);
+      }),
+    );
+  }
+
+  /**
+   * A miss: one Postgres round trip reads the row and which pending ids it already contains; the base is set
+   * (if newer) and those ids leave pending in one script. Pending entries older than the max age that are
+   * still not applied were accepted by an API that died before Kafka had them: dropped too.
+   */
+  private fill(name: string): Promise<ViewSnapshot> {
+    return this.fills.do(name, async () => {
+      const pending = await this.view.pendingEntries(name);
+      const { state, appliedIds } = await this.counters.readWithApplied(
+        name,
+        pending.map((p) => p.eventId),
+      );
+      const applied = new Set(appliedIds);
+      const horizon = Date.now() - this.config.redis.view.pendingMaxAgeMs;
+      const stale = pending.filter((p) => !applied.has(p.eventId) && p.acceptedAt < horizon).map((p) => p.eventId);
+      return this.view.reconcile(name, state, [...appliedIds, ...stale], this.baseTtl);
+    });
+  }
+}
+
+function total(snap: ViewSnapshot): number {
+  return (snap.base?.value ?? 0) + snap.pendingSum;
+}

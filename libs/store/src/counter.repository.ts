@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { Database } from '@app/db';
+import { int8 } from './int8.js';
+import type { ApplyCountersResult, ApplySource, CounterIncrement, CounterState, Tx } from './store.types.js';
+
+/**
+ * Every query the `counters` table and the dedupe ledger (`processed_events`) get.
+ *
+ * One statement applies a whole batch: the event ids go into the ledger (ON CONFLICT DO NOTHING), only the
+ * ids that were new count, their deltas are summed per counter, and the sums are upserted in counter-name
+ * order. Arrays travel through `unnest`, so a batch of any size is three bind parameters (no 65,535 limit);
+ * ids and names are sorted so two concurrent batches lock rows in the same order and cannot deadlock.
+ */
+const APPLY_INCREMENTS = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(event_id, name, delta)
+  ), fresh AS (
+    INSERT INTO processed_events (event_id, source)
+    SELECT event_id, $4 FROM input ORDER BY event_id
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+  ), sums AS (
+    SELECT input.name, sum(input.delta)::bigint AS delta
+      FROM input JOIN fresh USING (event_id)
+     GROUP BY input.name
+  ), upserted AS (
+    INSERT INTO counters AS c (name, value, version)
+    SELECT name, delta, 1 FROM sums ORDER BY name
+    ON CONFLICT (name) DO UPDATE
+      SET value = c.value + EXCLUDED.value, version = c.version + 1, updated_at = now()
+    RETURNING c.name, c.value, c.version
+  )
+  SELECT 'counter' AS kind, name AS id, value, version FROM upserted
+  UNION ALL
+  SELECT 'applied', event_id, NULL, NULL FROM fresh`;
+
+/** One round trip for a cache miss: the row, and which of the ids the cache still holds as pending are applied. */
+const READ_WITH_APPLIED = `
+  SELECT c.value, c.version,
+         ARRAY(SELECT event_id FROM processed_events WHERE event_id = ANY($2::text[])) AS applied
+    FROM (SELECT 1) AS one
+    LEFT JOIN counters c ON c.name = $1`;
+
+@Injectable()
+export class CounterRepository {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * Applies increments exactly once each, inside the caller's transaction. An id seen twice in `increments`
+   * counts once (the first occurrence wins).
+   */
+  async applyIncrements(t: Tx, increments: CounterIncrement[], source: ApplySource): Promise<ApplyCountersResult> {
+    const unique = new Map<string, CounterIncrement>();
+    for (const inc of increments) if (!unique.has(inc.eventId)) unique.set(inc.eventId, inc);
+    if (unique.size === 0) return { changed: [], appliedIds: [], duplicateIds: [] };
+    const rows = [...unique.values()];
+    const result = await t.any<{ kind: string; id: string; value: string | null; version: string | null }>(
+      APPLY_INCREMENTS,
+      [rows.map((r) => r.eventId), rows.map((r) => r.name), rows.map((r) => String(r.by)), source],
+    );
+    const changed: CounterState[] = [];
+    const applied = new Set<string>();
+    for (const row of result) {
+      if (row.kind === 'counter')
+        changed.push({ name: row.id, value: int8(row.value ?? 0), version: int8(row.version ?? 0) });
+      else applied.add(row.id);
+    }
+    return {
+      changed,
+      appliedIds: [...applied],
+      duplicateIds: rows.map((r) => r.eventId).filter((id) => !applied.has(id)),
+    };
+  }
+
+  /** The counter's (value, version), (0, 0) when it was never written, and which of `eventIds` are applied. */
+  async readWithApplied(name: string, eventIds: string[]): Promise<{ state: CounterState; appliedIds: string[] }> {
+    const row = await this.database.db.one<{ value: string | null; version: string | null; applied: string[] }>(
+      READ_WITH_APPLIED,
+      [name, eventIds],
+    );
+    return {
+      state: { name, value: int8(row.value ?? 0), version: int8(row.version ?? 0) },
+      appliedIds: row.applied,
+    };
+  }
+
+  async read(name: string): Promise<CounterState> {
+    return (await this.readWithApplied(name, [])).state;
+  }
+}

@@ -1,0 +1,14 @@
+export { ActivityRepository, type FeedCursor } from './activity.repository.js';
+export { CounterRepository } from './counter.repository.js';
+export { int8 } from './int8.js';
+export { LedgerRepository } from './ledger.repository.js';
+export { OffsetRepository } from './offset.repository.js';
+export { StoreModule } from './store.module.js';
+export type {
+  ActivityRecord,
+  ApplyCountersResult,
+  ApplySource,
+  CounterIncrement,
+  CounterState,
+  Tx,
+} from './store.types.js';

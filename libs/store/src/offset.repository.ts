@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { Database } from '@app/db';
+import { int8 } from './int8.js';
+import type { Tx } from './store.types.js';
+
+/**
+ * Every query `consumer_offsets` gets: per (group, topic, partition) the next offset to apply. Written in the
+ * transaction that applies the messages below it, so it is the truth about progress: a message below it was
+ * applied, whatever Kafka's committed offset says.
+ */
+const ADVANCE = `
+  INSERT INTO consumer_offsets AS o (group_id, topic, partition, next_offset)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT (group_id, topic, partition) DO UPDATE
+    SET next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now()`;
+
+@Injectable()
+export class OffsetRepository {
+  constructor(private readonly database: Database) {}
+
+  /** The next offset to apply, or undefined when this partition was never applied by the group. */
+  async next(groupId: string, topic: string, partition: number, t?: Tx): Promise<number | undefined> {
+    const row = await (t ?? this.database.db).oneOrNone<{ next_offset: string }>(
+      'SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3',
+      [groupId, topic, partition],
+    );
+    return row === null ? undefined : int8(row.next_offset);
+  }
+
+  /** Moves the partition's next offset forward (never back) inside the caller's transaction. */
+  async advance(t: Tx, groupId: string, topic: string, partition: number, nextOffset: number): Promise<void> {
+    await t.none(ADVANCE, [groupId, topic, partition, nextOffset]);
+  }
+
+  async all(groupId: string): Promise<{ topic: string; partition: number; nextOffset: number }[]> {
+    const rows = await this.database.db.any<{ topic: string; partition: number; next_offset: string }>(
+      'SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1 ORDER BY topic, partition',
+      [groupId],
+    );
+    return rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: int8(r.next_offset) }));
+  }
+}

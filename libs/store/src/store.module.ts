@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { ActivityRepository } from './activity.repository.js';
+import { CounterRepository } from './counter.repository.js';
+import { LedgerRepository } from './ledger.repository.js';
+import { OffsetRepository } from './offset.repository.js';
+
+/** The Postgres repositories of the system of record. Needs the db module (CoreModule provides it). */
+@Module({
+  providers: [CounterRepository, ActivityRepository, LedgerRepository, OffsetRepository],
+  exports: [CounterRepository, ActivityRepository, LedgerRepository, OffsetRepository],
+})
+export class StoreModule {}

@@ -1,0 +1,113 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { CounterView, CounterViewModule } from '@app/counter-view';
+import { Database } from '@app/db';
+import { RedisClient } from '@app/redis';
+import { CounterRepository, type CounterIncrement, StoreModule } from '@app/store';
+import { TestStack, createTestContext } from '@app/testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+describe('counter store and Redis view', () => {
+  let stack: TestStack;
+  let app: INestApplicationContext;
+  let counters: CounterRepository;
+  let view: CounterView;
+  let database: Database;
+
+  beforeAll(async () => {
+    stack = await TestStack.create();
+    app = await createTestContext(stack.env, [StoreModule, CounterViewModule]);
+    counters = app.get(CounterRepository);
+    view = app.get(CounterView);
+    database = app.get(Database);
+  });
+  afterAll(async () => {
+    await app.close();
+    await stack.dispose();
+  });
+
+  const apply = (increments: CounterIncrement[]) =>
+    database.db.tx((t) => counters.applyIncrements(t, increments, 'consumer'));
+
+  it('applies each event id once, aggregating per counter, across calls and within one', async () => {
+    const first = await apply([
+      { eventId: 'e1', name: 'a', by: 2 },
+      { eventId: 'e2', name: 'a', by: 3 },
+      { eventId: 'e3', name: 'b', by: -1 },
+      { eventId: 'e1', name: 'a', by: 2 },
+    ]);
+    expect(first.appliedIds.sort()).toEqual(['e1', 'e2', 'e3']);
+    expect(first.changed.sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+      { name: 'a', value: 5, version: 1 },
+      { name: 'b', value: -1, version: 1 },
+    ]);
+    const again = await apply([
+      { eventId: 'e2', name: 'a', by: 3 },
+      { eventId: 'e4', name: 'a', by: 10 },
+    ]);
+    expect(again.duplicateIds).toEqual(['e2']);
+    expect(again.changed).toEqual([{ name: 'a', value: 15, version: 2 }]);
+    const rows = await stack.query<{ name: string; value: string }>('SELECT name, value FROM counters ORDER BY name');
+    expect(rows).toEqual([
+      { name: 'a', value: '15' },
+      { name: 'b', value: '-1' },
+    ]);
+    const ledger = await stack.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events');
+    expect(ledger[0]?.n).toBe(4);
+  });
+
+  it('serves base + pending, and converges when the consumer reconciles', async () => {
+    const name = 'views';
+    const now = Date.now();
+    expect(await view.addPending(name, { eventId: 'v1', delta: 4, acceptedAt: now })).toBe(4);
+    expect(await view.addPending(name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
+    // A repeated id is not counted twice.
+    expect(await view.addPending(name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
+
+    const increments = [{ eventId: 'v1', name, by: 4 }];
+    const result = await apply(increments);
+    // Between commit and reconcile the view still counts v1 once: base (0) + pending (4 + 6).
+    expect(await view.value(name)).toBe(10);
+    await view.reconcile(increments, result.changed);
+    expect(await view.value(name)).toBe(10);
+    expect((await app.get(RedisClient).redis.hgetall(`{c:${name}}:pending`))['v1']).toBeUndefined();
+
+    await view.removePending(name, ['v2']);
+    expect(await view.value(name)).toBe(4);
+  });
+
+  it('rebuilds from Postgres after FLUSHALL and after SCRIPT FLUSH, dropping applied ids', async () => {
+    const name = 'flushed';
+    const redis = app.get(RedisClient).redis;
+    await view.addPending(name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() });
+    await apply([{ eventId: 'f1', name, by: 5 }]);
+    // The consumer committed but never reconciled (it died), then Redis lost everything.
+    await redis.flushall();
+    await redis.script('FLUSH');
+    expect(await view.value(name)).toBe(5);
+    expect(await view.addPending(name, { eventId: 'f2', delta: 1, acceptedAt: Date.now() })).toBe(6);
+    // An applied id back in pending (a client retry after its idempotency record was flushed) is counted
+    // twice only until a refill or the consumer's reconcile of the duplicate removes it.
+    expect(await view.addPending(name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() })).toBe(11);
+    await redis.del(`{c:${name}}:base`);
+    expect(await view.value(name)).toBe(6);
+  });
+
+  it('makes one Postgres read for a burst of 1,000 reads of a cold counter', async () => {
+    await apply([{ eventId: 'c1', name: 'cold', by: 7 }]);
+    // Counts the real repository calls (each is one Postgres round trip); the calls go through unchanged.
+    const reads = vi.spyOn(counters, 'readWithApplied');
+    const values = await Promise.all(Array.from({ length: 1000 }, () => view.value('cold')));
+    expect(new Set(values)).toEqual(new Set([7]));
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
+  });
+
+  it('drops a pending delta that was never applied once it is older than the max age', async () => {
+    const name = 'phantom';
+    const old = Date.now() - 2 * 60 * 60 * 1000;
+    await view.addPending(name, { eventId: 'p-old', delta: 100, acceptedAt: old });
+    await view.addPending(name, { eventId: 'p-new', delta: 1, acceptedAt: Date.now() });
+    await app.get(RedisClient).redis.del(`{c:${name}}:base`);
+    expect(await view.value(name)).toBe(1);
+  });
+});
