@@ -5,6 +5,6 @@ import { CoreModule } from '@app/core';
 @Module({})
 export class AppModule {
   static forRoot(config?: AppConfig): DynamicModule {
-    return { module: AppModule, imports: [CoreModule.forRoot('api', config)] };
+    return { module: AppModule, imports: [CoreModule.forRoot('api', { config })] };
   }
 }

@@ -1,1 +1,1 @@
-export { CoreModule } from './core.module.js';
+export { CoreModule, type CoreOptions } from './core.module.js';

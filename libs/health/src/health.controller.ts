@@ -1,13 +1,13 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { Lifecycle } from '@app/platform';
-import { DependenciesHealth } from './dependencies.health.js';
+import { ReadinessPolicy } from './readiness.policy.js';
 
 @Controller('health')
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly dependencies: DependenciesHealth,
+    private readonly readiness: ReadinessPolicy,
     private readonly lifecycle: Lifecycle,
   ) {}
 
@@ -17,15 +17,11 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready to take traffic: Postgres, Redis and Kafka answer, and the process is not draining. */
+  /** Ready to take traffic: the app's readiness checks pass and the process is not draining. */
   @Get('ready')
   @HealthCheck()
   async ready(): Promise<HealthCheckResult> {
     if (this.lifecycle.isDraining) throw new ServiceUnavailableException({ status: 'error', reason: 'draining' });
-    return this.health.check([
-      () => this.dependencies.postgres(),
-      () => this.dependencies.redis(),
-      () => this.dependencies.kafka(),
-    ]);
+    return this.health.check(this.readiness.checks());
   }
 }
