@@ -21,9 +21,9 @@ describe('apps boot, report health, and shut down', () => {
   });
 
   it.each([
-    ['api', 'API_PORT'],
-    ['consumer', 'CONSUMER_PORT'],
-  ] as const)('%s is ready, serves liveness and metrics, and exits 0 on SIGTERM', async (app, portVar) => {
+    ['api', 'API_PORT', ['reads', 'writes']],
+    ['consumer', 'CONSUMER_PORT', ['kafka', 'postgres', 'redis']],
+  ] as const)('%s is ready, serves liveness and metrics, and exits 0 on SIGTERM', async (app, portVar, checks) => {
     const port = Number(stack.env[portVar]);
     const process = start(app);
     await process.ready(port);
@@ -31,7 +31,7 @@ describe('apps boot, report health, and shut down', () => {
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
     const body = (await ready.json()) as { status: string; info: Record<string, { status: string }> };
     expect(body.status).toBe('ok');
-    expect(Object.keys(body.info).sort()).toEqual(['kafka', 'postgres', 'redis']);
+    expect(Object.keys(body.info).sort()).toEqual(checks);
 
     const live = await fetch(`http://127.0.0.1:${port}/health/live`);
     expect(live.status).toBe(200);
@@ -90,10 +90,11 @@ describe('apps boot, report health, and shut down', () => {
     expect(process.running).toBe(true);
   });
 
-  it('boots with Redis unreachable, reports not ready naming redis, and stays alive', async () => {
+  it('boots with Redis and Postgres unreachable, reports reads not ready, and stays alive', async () => {
     const deadRedis = `redis://127.0.0.1:${await freePort()}`;
+    const deadPostgres = `postgres://postgres@127.0.0.1:${await freePort()}/test`;
     const port = Number(stack.env['API_PORT']);
-    const process = start('api', { REDIS_URL: deadRedis });
+    const process = start('api', { REDIS_URL: deadRedis, DATABASE_URL: deadPostgres });
     const ready = await waitFor(
       async () => {
         if (!process.running) throw new Error(process.text);
@@ -102,7 +103,8 @@ describe('apps boot, report health, and shut down', () => {
       },
       { description: 'a 503 from /health/ready' },
     );
-    expect(Object.keys(ready.error)).toEqual(['redis']);
+    // Writes still have Kafka; reads have neither Redis nor Postgres.
+    expect(Object.keys(ready.error)).toEqual(['reads']);
     expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
     expect(process.running).toBe(true);
   });

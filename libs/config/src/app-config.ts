@@ -1,5 +1,7 @@
 import type { Env } from './config.schema.js';
 
+export type WriteMode = 'write-behind' | 'write-through';
+
 /**
  * The validated, typed configuration. A class so that it can be the injection token: inject `AppConfig`
  * anywhere instead of reading the environment.
@@ -7,8 +9,46 @@ import type { Env } from './config.schema.js';
 export abstract class AppConfig {
   abstract readonly env: Env['NODE_ENV'];
   abstract readonly log: { readonly level: Env['LOG_LEVEL'] };
-  abstract readonly api: { readonly host: string; readonly port: number };
-  abstract readonly consumer: { readonly host: string; readonly port: number; readonly groupId: string };
+  abstract readonly api: {
+    readonly host: string;
+    readonly port: number;
+    /** API key to client id; empty when authentication is off. */
+    readonly keys: ReadonlyMap<string, string>;
+    readonly bodyLimitBytes: number;
+    readonly maxIncrement: number;
+    readonly batchMaxItems: number;
+    readonly maxInFlight: number;
+    readonly retryAfterSeconds: number;
+    readonly rateLimit: { readonly limit: number; readonly windowMs: number };
+    readonly idempotency: { readonly ttlSeconds: number; readonly lockMs: number };
+    readonly writeMode: { readonly counters: WriteMode; readonly activities: WriteMode };
+    readonly produce: {
+      readonly lingerMs: number;
+      readonly maxBatchEvents: number;
+      readonly maxBatchBytes: number;
+      readonly maxQueuedEvents: number;
+      readonly timeoutMs: number;
+      readonly breakerResetMs: number;
+    };
+    readonly feedCacheTtlMs: number;
+  };
+  abstract readonly consumer: {
+    readonly host: string;
+    readonly port: number;
+    readonly groupId: string;
+    readonly partitionsConcurrently: number;
+    /** One Postgres transaction applies at most this many events and bytes of a fetched batch. */
+    readonly batch: { readonly maxEvents: number; readonly maxBytes: number };
+    /** The broker answers a fetch once it has minBytes, or after maxWaitMs with what it has. */
+    readonly fetch: { readonly minBytes: number; readonly maxWaitMs: number };
+    readonly sessionTimeoutMs: number;
+    readonly heartbeatIntervalMs: number;
+    /** Backoff of transient failures (retried for as long as the consumer runs, never dead-lettered). */
+    readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number };
+    /** Readiness turns false once a transient failure has been retried for longer than this. */
+    readonly stallUnreadyMs: number;
+    readonly ledger: { readonly retentionMs: number; readonly pruneIntervalMs: number };
+  };
   abstract readonly kafka: {
     readonly brokers: readonly string[];
     readonly clientId: string;
@@ -38,8 +78,43 @@ export function toAppConfig(env: Env): AppConfig {
   return {
     env: env.NODE_ENV,
     log: { level: env.LOG_LEVEL },
-    api: { host: env.API_HOST, port: env.API_PORT },
-    consumer: { host: env.CONSUMER_HOST, port: env.CONSUMER_PORT, groupId: env.CONSUMER_GROUP_ID },
+    api: {
+      host: env.API_HOST,
+      port: env.API_PORT,
+      keys: new Map(
+        env.API_KEYS.map((pair) => [pair.slice(0, pair.lastIndexOf(':')), pair.slice(pair.lastIndexOf(':') + 1)]),
+      ),
+      bodyLimitBytes: env.API_BODY_LIMIT_BYTES,
+      maxIncrement: env.API_MAX_INCREMENT,
+      batchMaxItems: env.API_BATCH_MAX_ITEMS,
+      maxInFlight: env.API_MAX_IN_FLIGHT,
+      retryAfterSeconds: env.API_RETRY_AFTER_SECONDS,
+      rateLimit: { limit: env.API_RATE_LIMIT, windowMs: env.API_RATE_LIMIT_WINDOW_MS },
+      idempotency: { ttlSeconds: env.API_IDEMPOTENCY_TTL_SECONDS, lockMs: env.API_IDEMPOTENCY_LOCK_MS },
+      writeMode: { counters: env.API_WRITE_MODE_COUNTERS, activities: env.API_WRITE_MODE_ACTIVITIES },
+      produce: {
+        lingerMs: env.API_PRODUCE_LINGER_MS,
+        maxBatchEvents: env.API_PRODUCE_MAX_BATCH_EVENTS,
+        maxBatchBytes: env.API_PRODUCE_MAX_BATCH_BYTES,
+        maxQueuedEvents: env.API_PRODUCE_MAX_QUEUED_EVENTS,
+        timeoutMs: env.API_PRODUCE_TIMEOUT_MS,
+        breakerResetMs: env.API_BREAKER_RESET_MS,
+      },
+      feedCacheTtlMs: env.API_FEED_CACHE_TTL_MS,
+    },
+    consumer: {
+      host: env.CONSUMER_HOST,
+      port: env.CONSUMER_PORT,
+      groupId: env.CONSUMER_GROUP_ID,
+      partitionsConcurrently: env.CONSUMER_PARTITIONS_CONCURRENTLY,
+      batch: { maxEvents: env.CONSUMER_BATCH_MAX_EVENTS, maxBytes: env.CONSUMER_BATCH_MAX_BYTES },
+      fetch: { minBytes: env.CONSUMER_FETCH_MIN_BYTES, maxWaitMs: env.CONSUMER_FETCH_MAX_WAIT_MS },
+      sessionTimeoutMs: env.CONSUMER_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: env.CONSUMER_HEARTBEAT_INTERVAL_MS,
+      retry: { minDelayMs: env.CONSUMER_RETRY_MIN_DELAY_MS, maxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS },
+      stallUnreadyMs: env.CONSUMER_STALL_UNREADY_MS,
+      ledger: { retentionMs: env.CONSUMER_LEDGER_RETENTION_MS, pruneIntervalMs: env.CONSUMER_LEDGER_PRUNE_INTERVAL_MS },
+    },
     kafka: {
       brokers: env.KAFKA_BROKERS,
       clientId: env.KAFKA_CLIENT_ID,

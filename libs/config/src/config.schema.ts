@@ -32,10 +32,61 @@ export const envSchema = z.object({
 
   API_HOST: z.string().min(1).default('0.0.0.0'),
   API_PORT: port.default(3000),
+  /** `key:client-id` pairs, comma-separated. Empty: no authentication, every caller is client `public`. */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter((pair) => pair.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^[\x21-\x39\x3b-\x7e]{16,200}:[A-Za-z0-9_.-]{1,64}$/,
+            'key:client-id pairs; keys of 16 or more printable characters without ":"',
+          ),
+      ),
+    ),
+  API_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  API_MAX_INCREMENT: int(1, Number.MAX_SAFE_INTEGER).default(1_000_000),
+  API_BATCH_MAX_ITEMS: int(1, 10_000).default(1000),
+  API_MAX_IN_FLIGHT: int(1, 1_000_000).default(2000),
+  API_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
+  API_RATE_LIMIT: int(1, 10_000_000).default(20_000),
+  API_RATE_LIMIT_WINDOW_MS: millis.default(1000),
+  API_IDEMPOTENCY_TTL_SECONDS: int(60, 30 * 24 * 60 * 60).default(24 * 60 * 60),
+  API_IDEMPOTENCY_LOCK_MS: millis.default(30_000),
+  API_WRITE_MODE_COUNTERS: oneOf(['write-behind', 'write-through']).default('write-behind'),
+  API_WRITE_MODE_ACTIVITIES: oneOf(['write-behind', 'write-through']).default('write-behind'),
+  API_PRODUCE_LINGER_MS: int(0, 1000).default(5),
+  API_PRODUCE_MAX_BATCH_EVENTS: int(1, 100_000).default(2000),
+  API_PRODUCE_MAX_BATCH_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  API_PRODUCE_MAX_QUEUED_EVENTS: int(1, 10_000_000).default(50_000),
+  API_PRODUCE_TIMEOUT_MS: millis.default(3000),
+  API_BREAKER_RESET_MS: millis.default(5000),
+  API_FEED_CACHE_TTL_MS: millis.default(5000),
 
   CONSUMER_HOST: z.string().min(1).default('0.0.0.0'),
   CONSUMER_PORT: port.default(3001),
   CONSUMER_GROUP_ID: z.string().min(1).default('writebehind-persistence'),
+  /** Partitions whose batches one consumer process applies at the same time (kafkajs partitionsConsumedConcurrently). */
+  CONSUMER_PARTITIONS_CONCURRENTLY: int(1, 1000).default(3),
+  CONSUMER_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
+  CONSUMER_BATCH_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  CONSUMER_FETCH_MIN_BYTES: int(1, 64 * 1024 * 1024).default(1),
+  CONSUMER_FETCH_MAX_WAIT_MS: int(10, 30_000).default(250),
+  CONSUMER_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
+  CONSUMER_HEARTBEAT_INTERVAL_MS: int(100, 60_000).default(3000),
+  CONSUMER_RETRY_MIN_DELAY_MS: int(10, 60_000).default(200),
+  CONSUMER_RETRY_MAX_DELAY_MS: int(100, 60_000).default(5000),
+  CONSUMER_STALL_UNREADY_MS: int(0, 600_000).default(5000),
+  CONSUMER_LEDGER_RETENTION_MS: int(60_000, 365 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
+  CONSUMER_LEDGER_PRUNE_INTERVAL_MS: int(1000, 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
 
   KAFKA_BROKERS: z
     .string()

@@ -1,4 +1,4 @@
-export { AppConfig } from './app-config.js';
+export { AppConfig, type WriteMode } from './app-config.js';
 export { ConfigError } from './config.error.js';
 export { ConfigModule } from './config.module.js';
 export { envSchema, type Env } from './config.schema.js';

@@ -36,6 +36,16 @@ export class CounterView {
     return total(snap.base ? snap : await this.fill(name));
   }
 
+  /**
+   * Adds many deltas (a batch), without computing values: a cold counter is filled by its next read, not
+   * here, so a batch over a thousand cold counters does not cost a thousand Postgres reads. The commands are
+   * issued together and run in order on the connection.
+   */
+  async addPendingMany(entries: { name: string; entry: PendingEntry }[]): Promise<void> {
+    const ttl = this.config.redis.view.pendingTtlMs;
+    await Promise.all(entries.map(({ name, entry }) => this.view.addPending(name, entry, ttl)));
+  }
+
   /** Takes back deltas that will not be applied (their send failed). */
   async removePending(name: string, eventIds: string[]): Promise<void> {
     await this.view.removePending(name, eventIds);
@@ -43,18 +53,23 @@ export class CounterView {
 
   /**
    * After a transaction committed `increments` (some possibly already applied before, as duplicates):
-   * moves each touched counter's base forward and removes all of those ids from pending.
+   * moves each touched counter's base forward and removes all of those ids from pending. Returns the value
+   * the view serves afterwards, per counter (a counter whose base is missing is refilled).
    */
-  async reconcile(increments: CounterIncrement[], changed: CounterState[]): Promise<void> {
+  async reconcile(increments: CounterIncrement[], changed: CounterState[]): Promise<Map<string, number>> {
     const idsByName = new Map<string, string[]>();
     for (const inc of increments) idsByName.set(inc.name, [...(idsByName.get(inc.name) ?? []), inc.eventId]);
     const states = new Map(changed.map((s) => [s.name, s]));
-    await Promise.all(
-      [...idsByName].map(([name, ids]) => {
+    const values = await Promise.all(
+      [...idsByName].map(async ([name, ids]): Promise<[string, number]> => {
         const state = states.get(name);
-        return state ? this.view.reconcile(name, state, ids, this.baseTtl) : this.view.removePending(name, ids);
+        const snap = state
+          ? await this.view.reconcile(name, state, ids, this.baseTtl)
+          : await this.view.removePending(name, ids);
+        return [name, total(snap.base ? snap : await this.fill(name))];
       }),
     );
+    return new Map(values);
   }
 
   /**

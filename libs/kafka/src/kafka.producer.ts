@@ -10,16 +10,20 @@ import { KafkaClient } from './kafka.client.js';
  */
 @Injectable()
 export class KafkaProducer implements OnApplicationShutdown {
-  private readonly producer: Producer;
+  private producer: Producer;
   private connecting: Promise<void> | undefined;
 
   constructor(
-    client: KafkaClient,
+    private readonly client: KafkaClient,
     private readonly config: AppConfig,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('KafkaProducer');
-    this.producer = client.kafka.producer({
+    this.producer = this.create();
+  }
+
+  private create(): Producer {
+    return this.client.kafka.producer({
       idempotent: true,
       // The idempotent producer keeps order and de-duplicates retries only with one request in flight (#598).
       maxInFlightRequests: 1,
@@ -35,12 +39,13 @@ export class KafkaProducer implements OnApplicationShutdown {
   }
 
   private async connected(): Promise<Producer> {
-    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+    const producer = this.producer;
+    this.connecting ??= producer.connect().catch((error: unknown) => {
       this.connecting = undefined;
       throw error;
     });
     await this.connecting;
-    return this.producer;
+    return producer;
   }
 
   /** Sends with acks=all; resolves only when every message is on all in-sync replicas. */
@@ -50,6 +55,18 @@ export class KafkaProducer implements OnApplicationShutdown {
   ): Promise<RecordMetadata[]> {
     const producer = await this.connected();
     return producer.sendBatch({ topicMessages, acks: -1, timeout: timeoutMs, compression: CompressionTypes.None });
+  }
+
+  /**
+   * Drops the current producer and starts over with a new one (new producer id, fresh connections). For
+   * when sends keep failing: kafkajs has been seen not to recover a producer after a broker outage
+   * (tulios/kafkajs#919). Sends already running on the old producer settle on their own.
+   */
+  reset(): void {
+    const old = this.producer;
+    this.producer = this.create();
+    this.connecting = undefined;
+    old.disconnect().catch((error: unknown) => this.logger.debug({ err: error }, 'old producer disconnect failed'));
   }
 
   async onApplicationShutdown(): Promise<void> {

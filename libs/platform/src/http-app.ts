@@ -11,6 +11,8 @@ export interface HttpAppOptions {
   bodyLimitBytes?: number;
   /** After SIGTERM, the longest the drain may take before the process exits anyway (default 25 s). */
   shutdownTimeoutMs?: number;
+  /** Adapter-level settings (content-type parsers, error handler), applied before the app listens. */
+  configure?: (app: NestFastifyApplication) => void;
 }
 
 /**
@@ -25,6 +27,7 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
   const logger = app.get(Logger);
   app.useLogger(logger);
   app.flushLogs();
+  options.configure?.(app);
   installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
   await app.listen(options.port, options.host);
   logger.log(`${options.name} listening on ${await app.getUrl()}`, 'Bootstrap');

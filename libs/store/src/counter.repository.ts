@@ -34,6 +34,10 @@ const APPLY_INCREMENTS = `
   UNION ALL
   SELECT 'applied', event_id, NULL, NULL FROM fresh`;
 
+/** The current rows of several counters (those never written are absent). */
+const READ_MANY = `
+  SELECT name, value, version FROM counters WHERE name = ANY($1::text[]) ORDER BY name`;
+
 /** One round trip for a cache miss: the row, and which of the ids the cache still holds as pending are applied. */
 const READ_WITH_APPLIED = `
   SELECT c.value, c.version,
@@ -82,6 +86,13 @@ export class CounterRepository {
       state: { name, value: int8(row.value ?? 0), version: int8(row.version ?? 0) },
       appliedIds: row.applied,
     };
+  }
+
+  /** The (value, version) of each of `names` that exists. */
+  async readMany(names: string[]): Promise<CounterState[]> {
+    if (names.length === 0) return [];
+    const rows = await this.database.db.any<{ name: string; value: string; version: string }>(READ_MANY, [names]);
+    return rows.map((r) => ({ name: r.name, value: int8(r.value), version: int8(r.version) }));
   }
 
   async read(name: string): Promise<CounterState> {

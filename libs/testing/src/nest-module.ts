@@ -16,7 +16,14 @@ export async function createTestContext(
 ): Promise<INestApplicationContext> {
   const config = loadConfig({ LOG_LEVEL: 'warn', ...env });
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forRoot(config), PlatformModule.forRoot('api'), DbModule, RedisModule, KafkaModule, ...imports],
+    imports: [
+      ConfigModule.forRoot(config),
+      PlatformModule.forRoot('api'),
+      DbModule,
+      RedisModule,
+      KafkaModule,
+      ...imports,
+    ],
   }).compile();
   return moduleRef.init();
 }
