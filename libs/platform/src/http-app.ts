@@ -22,8 +22,18 @@ export interface HttpAppOptions {
  * acknowledged write lives only in process memory.
  */
 export async function startHttpApp(module: DynamicModule, options: HttpAppOptions): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, return503OnClosing: true });
-  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bufferLogs: true });
+  const adapter = new FastifyAdapter({
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    return503OnClosing: true,
+    // Counter names may be 200 characters, percent-encoded up to three times that; Fastify's default is 100.
+    maxParamLength: 1000,
+  });
+  // bodyParser off: Fastify's own JSON parser (with its __proto__ protection) is all the apps accept; Nest's
+  // adapter would add a form-body parser as well.
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
+    bufferLogs: true,
+    bodyParser: false,
+  });
   const logger = app.get(Logger);
   app.useLogger(logger);
   app.flushLogs();

@@ -53,16 +53,21 @@ export class AppProcess {
 
   /** Resolves when `/health/ready` answers 200 on `port`; fails at once if the process exits. */
   async ready(port: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(
+    const ready = waitFor(
       async () => {
-        if (!this.running) throw new Error(`${this.app} exited:\n${this.text}`);
         const response = await fetch(`http://127.0.0.1:${port}/health/ready`);
         return response.status === 200;
       },
       { timeoutMs, description: `${this.app} ready on ${port}` },
-    ).catch((error: unknown) => {
+    );
+    // An app that dies while starting fails the wait at once, not at the timeout.
+    const died = this.exited.then((exit) => {
+      throw new Error(`${this.app} exited while starting (${JSON.stringify(exit)})`);
+    });
+    await Promise.race([ready, died]).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}\n--- ${this.app} output ---\n${this.text}`);
     });
+    died.catch(() => undefined);
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {

@@ -113,7 +113,7 @@ export class ActivitiesController {
           verb: input.verb,
           object: input.object,
           occurredAt: new Date(input.occurredAt ?? acceptedAt).toISOString(),
-          data: (input.data ?? null),
+          data: input.data ?? null,
           acceptedAt,
         };
         // occurredAt is part of what the key stands for only when the client gave it.

@@ -3,7 +3,8 @@ import { sendProblem } from './problem.filter.js';
 
 /**
  * Fastify-level settings of the API: only JSON bodies (Fastify would otherwise parse text/plain, so a
- * wrong content type would fail validation with 400 instead of 415), and problem details for the errors
+ * wrong content type would fail validation with 400 instead of 415; startHttpApp keeps Nest's form parser
+ * out), and problem details for the errors
  * Fastify raises before a route runs (body too large 413, bad JSON 400, unsupported media type 415).
  * Fastify's own protections stay on: the body limit, and rejecting `__proto__` keys.
  */
