@@ -1,6 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@app/config';
-import { ServiceInfo } from '@app/platform';
+import { LogThrottle, ServiceInfo } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
 import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
 
@@ -20,12 +20,14 @@ export class Database implements OnApplicationShutdown {
 
   constructor(config: AppConfig, service: ServiceInfo, logger: PinoLogger) {
     logger.setContext('Database');
+    const throttle = new LogThrottle();
     this.pgp = pgPromise({
       schema: config.database.schema,
       noWarnings: true,
       error: (error: unknown, context) => {
         // Query errors reach the caller as rejections; only connection-level errors need a log line here.
-        if (context.cn !== undefined) logger.warn({ err: error }, 'postgres connection error');
+        if (context.cn === undefined) return;
+        throttle.run((suppressed) => logger.warn({ err: error, suppressed }, 'postgres connection error'));
       },
     });
     this.db = this.pgp({

@@ -2,3 +2,4 @@ export { startHttpApp, type HttpAppOptions } from './http-app.js';
 export { Lifecycle } from './lifecycle.service.js';
 export { PlatformModule } from './platform.module.js';
 export { ServiceInfo, type ServiceName } from './service-info.js';
+export { LogThrottle } from './log-throttle.js';

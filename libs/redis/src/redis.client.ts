@@ -1,5 +1,6 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@app/config';
+import { LogThrottle } from '@app/platform';
 import { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 
@@ -12,7 +13,7 @@ import { PinoLogger } from 'nestjs-pino';
 @Injectable()
 export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   readonly redis: Redis;
-  private lastErrorLog = 0;
+  private readonly errorLog = new LogThrottle();
 
   constructor(
     config: AppConfig,
@@ -30,9 +31,7 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     });
     // Without a listener ioredis prints every connection error; log at most one line per 10 s instead.
     this.redis.on('error', (error: Error) => {
-      if (Date.now() - this.lastErrorLog < 10_000) return;
-      this.lastErrorLog = Date.now();
-      this.logger.warn({ err: error }, 'redis connection error');
+      this.errorLog.run((suppressed) => this.logger.warn({ err: error, suppressed }, 'redis connection error'));
     });
     this.redis.on('ready', () => this.logger.info('redis ready'));
   }

@@ -25,11 +25,17 @@ export class AppProcess {
     readonly app: AppName,
     readonly env: Record<string, string>,
     args: string[] = [],
+    /** Extra node flags, e.g. a heap cap. */
+    nodeArgs: string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', appEntry(app), ...args], {
-      env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', ...nodeArgs, appEntry(app), ...args],
+      {
+        env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const keep = (chunk: Buffer) => this.output.push(chunk.toString('utf8'));
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);

@@ -7,3 +7,4 @@ export { KafkaBroker, type KafkaBrokerOptions } from './kafka-broker.js';
 export { PostgresServer, type PostgresStopMode } from './postgres-server.js';
 export { RedisServer } from './redis-server.js';
 export { readTopic, type ReadMessage } from './topic-reader.js';
+export { WriteLoad, type LoadStats, type WriteLoadOptions } from './write-load.js';

@@ -7,6 +7,12 @@ import { baseEnv, freePort, uniqueName } from './env.js';
 export interface TestStackOptions {
   /** Partitions of the test's topics. Few, so that many test runs do not weigh on the one broker. */
   partitions?: number;
+  /** Use this broker (a private `KafkaBroker`'s `brokers`) instead of the shared one. */
+  brokers?: string;
+  /** Use this Postgres (a private `PostgresServer`'s `url`) instead of the shared one. */
+  databaseUrl?: string;
+  /** Use this Redis (a private `RedisServer`'s `url`) instead of the shared one. */
+  redisUrl?: string;
 }
 
 /**
@@ -24,9 +30,15 @@ export class TestStack {
   readonly keyPrefix: string;
   readonly groupId: string;
   env: Record<string, string> = {};
-  private readonly base = baseEnv();
+  private readonly base: ReturnType<typeof baseEnv>;
 
   private constructor(private readonly options: TestStackOptions) {
+    const shared = baseEnv();
+    this.base = {
+      KAFKA_BROKERS: options.brokers ?? shared.KAFKA_BROKERS,
+      DATABASE_URL: options.databaseUrl ?? shared.DATABASE_URL,
+      REDIS_URL: options.redisUrl ?? shared.REDIS_URL,
+    };
     this.topics = { counters: `${this.id}.counters`, activities: `${this.id}.activities` };
     this.schema = this.id;
     this.keyPrefix = `${this.id}:`;
@@ -94,19 +106,27 @@ export class TestStack {
     }
   }
 
+  /**
+   * Removes the topics, schema and keys. Each part is best effort: a private server a test left stopped
+   * (or already disposed) takes its data with it.
+   */
   async dispose(): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      await admin.deleteTopics({ topics: this.allTopics }).catch(() => undefined);
-      await admin.deleteGroups([this.groupId]).catch(() => undefined);
-    } finally {
-      await admin.disconnect();
-    }
-    await this.pg.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
-    await this.pg.end();
-    const keys = await this.redis.keys(`${this.keyPrefix}*`);
-    if (keys.length > 0) await this.redis.del(...keys);
+    const ignore = () => undefined;
+    const admin = this.kafka.admin({ retry: { retries: 1 } });
+    await admin
+      .connect()
+      .then(async () => {
+        await admin.deleteTopics({ topics: this.allTopics }).catch(ignore);
+        await admin.deleteGroups([this.groupId]).catch(ignore);
+      })
+      .catch(ignore)
+      .finally(() => admin.disconnect().catch(ignore));
+    await this.pg.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`).catch(ignore);
+    await this.pg.end().catch(ignore);
+    await this.redis
+      .keys(`${this.keyPrefix}*`)
+      .then((keys) => (keys.length > 0 ? this.redis.del(...keys) : 0))
+      .catch(ignore);
     this.redis.disconnect();
   }
 }

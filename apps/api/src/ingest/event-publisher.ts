@@ -66,17 +66,23 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
         rollingCountTimeout: 10_000,
       },
     );
+    let wasClosed = true;
     this.breaker.on('open', () => {
       this.metrics.breakerState.set(2);
-      this.logger.warn('kafka circuit open: writes fall back to write-through');
-      // A producer that saw the broker go away may never recover (tulios/kafkajs#919): start a fresh one.
-      this.producer.reset();
+      // A producer that saw the broker go away may never recover (tulios/kafkajs#919): start a fresh one,
+      // once per outage (not on every failed half-open trial).
+      if (wasClosed) {
+        this.logger.warn('kafka circuit open: writes fall back to write-through');
+        this.producer.reset();
+      }
+      wasClosed = false;
     });
     this.breaker.on('halfOpen', () => {
       this.metrics.breakerState.set(1);
       this.logger.info('kafka circuit half-open: trying Kafka again');
     });
     this.breaker.on('close', () => {
+      wasClosed = true;
       this.metrics.breakerState.set(0);
       this.logger.info('kafka circuit closed: writes go to Kafka again');
     });
