@@ -1,0 +1,121 @@
+import type { AppConfig } from '@app/config';
+import type { KafkaProducer } from '@app/kafka';
+import type { TopicMessages } from 'kafkajs';
+import type { PinoLogger } from 'nestjs-pino';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiMetrics } from './api.metrics.js';
+import { EventPublisher, type OutgoingMessage } from './event-publisher.js';
+import { KafkaUnavailableError, PublishQueueFullError } from './kafka-unavailable.error.js';
+
+/** Stands in for Kafka: records each request, answers when the test says so. */
+class FakeProducer {
+  readonly requests: TopicMessages[][] = [];
+  private pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  failWith: Error | undefined;
+
+  sendBatch(topicMessages: TopicMessages[]): Promise<unknown> {
+    this.requests.push(topicMessages);
+    if (this.failWith) return Promise.reject(this.failWith);
+    return new Promise((resolve, reject) => this.pending.push({ resolve: () => resolve([]), reject }));
+  }
+
+  ackAll(): void {
+    for (const p of this.pending.splice(0)) p.resolve();
+  }
+
+  async connect(): Promise<void> {}
+  reset(): void {}
+}
+
+const quiet = { setContext() {}, info() {}, warn() {}, debug() {}, error() {} } as unknown as PinoLogger;
+const message = (i: number): OutgoingMessage => ({ topic: 't', key: `k${i}`, value: Buffer.from(`v${i}`) });
+const tick = () => new Promise((r) => setImmediate(r));
+
+function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}) {
+  const producer = new FakeProducer();
+  const config = {
+    api: {
+      produce: {
+        lingerMs: 5,
+        maxBatchEvents: 100,
+        maxBatchBytes: 1024 * 1024,
+        maxQueuedEvents: 1000,
+        timeoutMs: 2000,
+        breakerResetMs: 60_000,
+        ...overrides,
+      },
+    },
+  } as unknown as AppConfig;
+  const metrics = new ApiMetrics({ registry: new Registry() });
+  const p = new EventPublisher(producer as unknown as KafkaProducer, config, metrics, quiet);
+  made.push(p);
+  return { publisher: p, producer };
+}
+const made: EventPublisher[] = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((p) => p.onApplicationShutdown()));
+});
+
+describe('EventPublisher', () => {
+  it('gathers concurrent publishes into one Kafka request', async () => {
+    const { publisher, producer } = makePublisher();
+    const done = Array.from({ length: 30 }, (_, i) => publisher.publish([message(i)]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(producer.requests).toHaveLength(1);
+    expect(producer.requests[0]?.[0]?.messages).toHaveLength(30);
+    producer.ackAll();
+    await Promise.all(done);
+  });
+
+  it('splits at the event bound and gathers the next batch while one is in flight', async () => {
+    const { publisher, producer } = makePublisher({ maxBatchEvents: 10, lingerMs: 0 });
+    const first = Array.from({ length: 25 }, (_, i) => publisher.publish([message(i)]));
+    await tick();
+    expect(producer.requests).toHaveLength(1);
+    expect(producer.requests[0]?.[0]?.messages).toHaveLength(10);
+    producer.ackAll();
+    await tick();
+    await tick();
+    expect(producer.requests).toHaveLength(2);
+    producer.ackAll();
+    await tick();
+    await tick();
+    producer.ackAll();
+    await Promise.all(first);
+    expect(producer.requests.map((r) => r[0]?.messages.length)).toEqual([10, 10, 5]);
+  });
+
+  it('refuses at once past the queue bound', async () => {
+    const { publisher, producer } = makePublisher({ maxQueuedEvents: 5, lingerMs: 1000 });
+    const accepted = publisher.publish([message(1), message(2), message(3), message(4)]);
+    await expect(publisher.publish([message(5), message(6)])).rejects.toBeInstanceOf(PublishQueueFullError);
+    await publisher.onApplicationShutdown();
+    void accepted.catch(() => undefined);
+    expect(producer.requests).toHaveLength(0);
+  });
+
+  it('fails a queued publish at its deadline and never sends it later', async () => {
+    const { publisher, producer } = makePublisher({ timeoutMs: 30, lingerMs: 0 });
+    const stuck = publisher.publish([message(1)]); // in flight, never acknowledged
+    await tick();
+    const queued = publisher.publish([message(2)]);
+    const [a, b] = await Promise.allSettled([stuck, queued]);
+    expect(a.status === 'rejected' && a.reason instanceof KafkaUnavailableError).toBe(true);
+    expect(b.status === 'rejected' && b.reason instanceof KafkaUnavailableError).toBe(true);
+    producer.ackAll();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(producer.requests.flatMap((r) => r.flatMap((t) => t.messages.map((m) => String(m.key))))).toEqual(['k1']);
+  });
+
+  it('opens the circuit after repeated failures: no more Kafka requests, writers told at once', async () => {
+    const { publisher, producer } = makePublisher({ lingerMs: 0 });
+    producer.failWith = new Error('broker down');
+    for (let i = 0; i < 3; i++)
+      await expect(publisher.publish([message(i)])).rejects.toBeInstanceOf(KafkaUnavailableError);
+    expect(publisher.available).toBe(false);
+    const sent = producer.requests.length;
+    await expect(publisher.publish([message(9)])).rejects.toBeInstanceOf(KafkaUnavailableError);
+    expect(producer.requests.length).toBe(sent);
+  });
+});
