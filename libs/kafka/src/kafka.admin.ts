@@ -59,6 +59,38 @@ export class KafkaAdmin implements OnApplicationShutdown {
     return { created: missing.map((s) => s.topic), existing: present.map((s) => s.topic), fewerPartitions };
   }
 
+  /** Per partition: the earliest offset still in the log and the end offset (the next to be written). */
+  async partitionOffsets(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
+    const offsets = await (await this.connected()).fetchTopicOffsets(topic);
+    return offsets
+      .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Per partition: the first offset whose timestamp is at or after `timestamp` (the end offset if none). */
+  async offsetsAtTime(topic: string, timestamp: number): Promise<Map<number, number>> {
+    const offsets = await (await this.connected()).fetchTopicOffsetsByTimestamp(topic, timestamp);
+    return new Map(offsets.map((o) => [o.partition, Number(o.offset)]));
+  }
+
+  /** The group's committed offsets on `topic` per partition; undefined where it never committed. */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, number | undefined>> {
+    const [result] = await (await this.connected()).fetchOffsets({ groupId, topics: [topic] });
+    return new Map(
+      (result?.partitions ?? []).map((p) => [p.partition, Number(p.offset) >= 0 ? Number(p.offset) : undefined]),
+    );
+  }
+
+  /** The group's state and members (client id and host of each), as the coordinator reports them. */
+  async describeGroup(groupId: string): Promise<{ state: string; members: { clientId: string; host: string }[] }> {
+    const { groups } = await (await this.connected()).describeGroups([groupId]);
+    const group = groups[0];
+    return {
+      state: group?.state ?? 'Unknown',
+      members: (group?.members ?? []).map((m) => ({ clientId: m.clientId, host: m.clientHost })),
+    };
+  }
+
   async onApplicationShutdown(): Promise<void> {
     if (this.connecting) await this.admin.disconnect();
   }
