@@ -8,3 +8,6 @@ export { PostgresServer, type PostgresStopMode } from './postgres-server.js';
 export { RedisServer } from './redis-server.js';
 export { readTopic, type ReadMessage } from './topic-reader.js';
 export { WriteLoad, type LoadStats, type WriteLoadOptions } from './write-load.js';
+export { EventLoad, type EventLoadOptions } from './event-load.js';
+export { consumerLag, waitForLagZero, type PartitionLag } from './consumer-lag.js';
+export { parsePrometheus, scrapeMetrics, type Sample } from './prometheus.js';

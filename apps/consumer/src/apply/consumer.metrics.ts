@@ -1,0 +1,119 @@
+import { Injectable } from '@nestjs/common';
+import { MetricsRegistry } from '@app/metrics';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { ConsumerStatus } from '../health/consumer-status.service.js';
+import type { PermanentErrorClass } from './error-classifier.js';
+
+/**
+ * The consumer's metrics (DESIGN.md section 9). Labels are bounded: `topic` (the two change-event topics),
+ * `reason` and `error_class` from fixed sets; never partitions of unbounded topics, keys or event ids.
+ */
+@Injectable()
+export class ConsumerMetrics {
+  /** Events per Postgres transaction (one chunk of a fetched batch), skipped and dead-lettered ones included. */
+  readonly batchEvents: Histogram<'topic'>;
+  /** From the start of a chunk to its Kafka commit. */
+  readonly batchDuration: Histogram<'topic'>;
+  readonly applied: Counter<'topic'>;
+  /** `offset`: below the partition's offset stored in Postgres; `id`: the event id was applied before. */
+  readonly deduplicated: Counter<'topic' | 'reason'>;
+  readonly retries: Counter<'topic' | 'dependency'>;
+  readonly deadLetters: Counter<'topic' | 'error_class'>;
+  /** From the event's acceptance (`ts`) to the commit of the transaction that applied it. */
+  readonly endToEnd: Histogram<'topic'>;
+  readonly lastCommit: Gauge<'topic'>;
+  /** Post-commit updates of Redis that failed (the view heals on refill; the feed cache expires). */
+  readonly redisFailures: Counter<'target'>;
+  readonly kafkaCommitFailures: Counter<'topic'>;
+  readonly crashes: Counter;
+  readonly ledgerPruned: Counter;
+
+  constructor(metrics: MetricsRegistry, status: ConsumerStatus) {
+    const registers = [metrics.registry];
+    this.batchEvents = new Histogram({
+      name: 'writebehind_consumer_batch_events',
+      help: 'Events per applied batch (one Postgres transaction)',
+      labelNames: ['topic'],
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000],
+      registers,
+    });
+    this.batchDuration = new Histogram({
+      name: 'writebehind_consumer_batch_duration_seconds',
+      help: 'Time to apply one batch: decode, Postgres transaction, Kafka commit',
+      labelNames: ['topic'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.applied = new Counter({
+      name: 'writebehind_consumer_events_applied_total',
+      help: 'Events whose effect was applied to Postgres',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.deduplicated = new Counter({
+      name: 'writebehind_consumer_events_deduplicated_total',
+      help: 'Events delivered again and not applied again (reason: offset = below the stored offset, id = event id already applied)',
+      labelNames: ['topic', 'reason'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'writebehind_consumer_retries_total',
+      help: 'Retries of work that failed transiently (Postgres or Kafka unavailable, serialization failure, deadlock)',
+      labelNames: ['topic', 'dependency'],
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: 'writebehind_consumer_dead_letters_total',
+      help: 'Events sent to the dead-letter topic because they can never be applied',
+      labelNames: ['topic', 'error_class'],
+      registers,
+    });
+    this.endToEnd = new Histogram({
+      name: 'writebehind_consumer_end_to_end_latency_seconds',
+      help: 'From the acceptance of an event (its ts) to the Postgres commit that applied it',
+      labelNames: ['topic'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers,
+    });
+    this.lastCommit = new Gauge({
+      name: 'writebehind_consumer_last_commit_timestamp_seconds',
+      help: 'Unix time of the last successful Postgres commit of a batch',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.redisFailures = new Counter({
+      name: 'writebehind_consumer_redis_update_failures_total',
+      help: 'Post-commit Redis updates that failed (target: counter_view or feed_cache); never retried, never block offsets',
+      labelNames: ['target'],
+      registers,
+    });
+    this.kafkaCommitFailures = new Counter({
+      name: 'writebehind_consumer_kafka_commit_failures_total',
+      help: 'Kafka offset commits that failed after the Postgres commit (the Postgres offset stays the truth)',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.crashes = new Counter({
+      name: 'writebehind_consumer_crashes_total',
+      help: 'Times the kafkajs consumer crashed and was restarted',
+      registers,
+    });
+    this.ledgerPruned = new Counter({
+      name: 'writebehind_consumer_ledger_pruned_total',
+      help: 'Event ids deleted from the dedupe ledger after the retention window',
+      registers,
+    });
+    new Gauge({
+      name: 'writebehind_consumer_retrying_partitions',
+      help: 'Partitions whose batch is retrying a transient failure now',
+      registers,
+      collect() {
+        this.set(status.retryingPartitions);
+      },
+    });
+  }
+
+  deadLetter(topic: string, errorClass: PermanentErrorClass, count = 1): void {
+    this.deadLetters.inc({ topic, error_class: errorClass }, count);
+  }
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { classifyError } from './error-classifier.js';
+import { InvalidEventError } from './invalid-event.error.js';
+
+/** A pg DatabaseError as pg builds it: an Error with the SQLSTATE in `code` and a `severity`. */
+function postgresError(code: string, message = 'postgres said no'): Error & { code: string } {
+  return Object.assign(new Error(message), { code, severity: 'ERROR' });
+}
+
+function systemError(code: string): Error {
+  return Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code });
+}
+
+describe('classifyError', () => {
+  it.each([
+    ['admin shutdown', postgresError('57P01')],
+    ['crash shutdown', postgresError('57P02')],
+    ['cannot connect now', postgresError('57P03')],
+    ['connection failure', postgresError('08006')],
+    ['too many connections', postgresError('53300')],
+    ['serialization failure', postgresError('40001')],
+    ['deadlock', postgresError('40P01')],
+    ['statement timeout', postgresError('57014')],
+    ['undefined table (a missing migration: wait for it, do not dead-letter the topic)', postgresError('42P01')],
+    ['connection refused', systemError('ECONNREFUSED')],
+    ['connection reset', systemError('ECONNRESET')],
+    ['pg connection terminated', new Error('Connection terminated unexpectedly')],
+    ['kafkajs request timeout', Object.assign(new Error('Request timed out'), { name: 'KafkaJSRequestTimeoutError' })],
+    ['a non-error value', 'boom'],
+  ])('%s is transient', (_label, error) => {
+    expect(classifyError(error).kind).toBe('transient');
+  });
+
+  it.each([
+    ['numeric out of range', postgresError('22003'), 'data-exception'],
+    ['untranslatable character (\\u0000 in jsonb)', postgresError('22P05'), 'data-exception'],
+    ['invalid byte sequence (NUL in text)', postgresError('22021'), 'data-exception'],
+    ['check violation', postgresError('23514'), 'constraint-violation'],
+    ['not null violation', postgresError('23502'), 'constraint-violation'],
+    ['row too big', postgresError('54000'), 'program-limit'],
+  ])('%s is permanent (%s)', (_label, error, errorClass) => {
+    expect(classifyError(error)).toEqual({ kind: 'permanent', errorClass, code: error.code });
+  });
+
+  it('an invalid event and an unrepresentable counter value are permanent', () => {
+    expect(classifyError(new InvalidEventError('not JSON'))).toEqual({
+      kind: 'permanent',
+      errorClass: 'invalid-event',
+    });
+    expect(classifyError(new RangeError('bigint 9007199254740993 is beyond Number.MAX_SAFE_INTEGER'))).toEqual({
+      kind: 'permanent',
+      errorClass: 'unrepresentable-value',
+    });
+  });
+
+  it('does not mistake a five-letter system error code for a SQLSTATE', () => {
+    expect(classifyError(systemError('EPIPE')).kind).toBe('transient');
+  });
+});

@@ -1,0 +1,67 @@
+import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { LedgerRepository } from '@app/store';
+import { PinoLogger } from 'nestjs-pino';
+import { ConsumerMetrics } from './consumer.metrics.js';
+
+/** The first run comes at a random moment within this, so that processes started together do not prune together. */
+const FIRST_RUN_SPREAD_MS = 60_000;
+
+/**
+ * Deletes dedupe-ledger rows older than CONSUMER_LEDGER_RETENTION_MS, every CONSUMER_LEDGER_PRUNE_INTERVAL_MS.
+ * The ledger catches duplicates that arrive at other offsets (producer retries, a client retry, a write-through
+ * whose Kafka send succeeded after all), which come within minutes; a replay of old offsets is caught by the
+ * offsets stored in Postgres instead, so pruning never makes a replay inexact. Every consumer process prunes:
+ * the deletes are idempotent and small (LedgerRepository deletes in batches).
+ */
+@Injectable()
+export class LedgerPruner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly ledger: LedgerRepository,
+    private readonly metrics: ConsumerMetrics,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext('LedgerPruner');
+  }
+
+  onApplicationBootstrap(): void {
+    const { pruneIntervalMs } = this.config.consumer.ledger;
+    const schedule = (delay: number) => {
+      this.timer = setTimeout(() => {
+        this.running = this.prune()
+          .then(() => undefined)
+          .finally(() => {
+            this.running = undefined;
+            if (!this.stopped) schedule(pruneIntervalMs);
+          });
+      }, delay);
+      this.timer.unref();
+    };
+    schedule(Math.floor(Math.random() * Math.min(pruneIntervalMs, FIRST_RUN_SPREAD_MS)));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pruning pass; failures (Postgres away) are logged and left to the next pass. */
+  async prune(): Promise<number> {
+    const retentionSeconds = Math.floor(this.config.consumer.ledger.retentionMs / 1000);
+    try {
+      const deleted = await this.ledger.prune(retentionSeconds);
+      this.metrics.ledgerPruned.inc(deleted);
+      if (deleted > 0) this.logger.info({ deleted, retentionSeconds }, 'pruned the dedupe ledger');
+      return deleted;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'pruning the dedupe ledger failed; next attempt at the next interval');
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppConfig } from '@app/config';
+import { KafkaClient } from '@app/kafka';
+import type { Consumer } from 'kafkajs';
+import { PinoLogger } from 'nestjs-pino';
+import { ConsumerStatus } from '../health/consumer-status.service.js';
+import { BatchService } from './batch.service.js';
+import { ConsumerMetrics } from './consumer.metrics.js';
+
+const RESTART_MAX_DELAY_MS = 10_000;
+const STOP_WAIT_FOR_START_MS = 5000;
+
+/**
+ * The kafkajs consumer group over the counter and activity topics (`CONSUMER_GROUP_ID`; run several processes to
+ * share the partitions). Autocommit is off and so is eachBatchAutoResolve: an offset is resolved and committed only
+ * after the Postgres transaction that applied its message committed (BatchService).
+ *
+ * Lifecycle (see libs/platform/src/lifecycle.service.ts for Nest's order):
+ * - boot: started in the background, so the app boots and reports not-ready while Kafka is away; retried with
+ *   backoff until it runs.
+ * - crash: kafkajs restarts the consumer itself after retriable errors; after a non-retriable one it does not, so
+ *   this service starts a new consumer. Readiness is false from the crash until the group is joined again.
+ * - SIGTERM: `beforeApplicationShutdown` stops the consumer, which waits for the batch in flight (it finishes its
+ *   chunk, or gives up a retry loop at once) and leaves the group, so its partitions move on without waiting for
+ *   the session timeout; the connections close afterwards in `onApplicationShutdown`, after Postgres, Redis and the
+ *   dead-letter producer were used for the last time.
+ */
+@Injectable()
+export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private consumer: Consumer | undefined;
+  private starting: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly client: KafkaClient,
+    private readonly batches: BatchService,
+    private readonly status: ConsumerStatus,
+    private readonly metrics: ConsumerMetrics,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext('PersistenceConsumer');
+  }
+
+  onApplicationBootstrap(): void {
+    this.starting = this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping.abort();
+    // A start blocked on an unreachable broker must not use up the drain: it notices the abort when it returns.
+    await Promise.race([this.starting, sleep(STOP_WAIT_FOR_START_MS)]);
+    await this.consumer?.stop();
+    this.status.onStopped();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+
+  private create(): Consumer {
+    const { consumer: settings } = this.config;
+    const consumer = this.client.kafka.consumer({
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      // A fetch returns up to this much per partition; BatchService cuts it into transactions of the same bound.
+      maxBytesPerPartition: settings.batch.maxBytes,
+      maxBytes: Math.max(settings.batch.maxBytes, 10 * 1024 * 1024),
+      minBytes: settings.fetch.minBytes,
+      maxWaitTimeInMs: settings.fetch.maxWaitMs,
+      allowAutoTopicCreation: false,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.status.onJoined();
+      this.logger.info(
+        { memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment },
+        'joined the consumer group',
+      );
+    });
+    consumer.on(consumer.events.REBALANCING, () => this.status.onRebalancing());
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.status.onCrashed(payload.error.message);
+      this.metrics.crashes.inc();
+      this.logger.error({ err: payload.error, restart: payload.restart }, 'the Kafka consumer crashed');
+      // kafkajs gives up on non-retriable errors: start over with a new consumer rather than stay down for good.
+      if (!payload.restart && !this.stopping.signal.aborted) this.starting = this.restart(consumer);
+    });
+    return consumer;
+  }
+
+  /** Connects, subscribes and runs, retrying with backoff until it works or the app stops. */
+  private async start(): Promise<void> {
+    const { topics } = this.config.kafka;
+    for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
+      const consumer = this.create();
+      this.consumer = consumer;
+      try {
+        await consumer.connect();
+        if (this.stopping.signal.aborted) break;
+        // fromBeginning: a new group starts at the earliest offset; the Postgres offsets skip what is applied.
+        await consumer.subscribe({ topics: [topics.counters, topics.activities], fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: this.config.consumer.partitionsConcurrently,
+          eachBatch: (payload) => this.batches.handle(payload),
+        });
+        if (this.stopping.signal.aborted) await consumer.stop();
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error, attempt }, 'could not start the Kafka consumer; retrying');
+        await consumer.disconnect().catch(() => undefined);
+        await this.pause(Math.min(500 * 2 ** attempt, RESTART_MAX_DELAY_MS));
+      }
+    }
+  }
+
+  private async restart(crashed: Consumer): Promise<void> {
+    await crashed.disconnect().catch(() => undefined);
+    await this.pause(1000);
+    await this.start();
+  }
+
+  /** Waits, unless the app is stopping. */
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+}
