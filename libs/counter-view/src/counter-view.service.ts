@@ -53,19 +53,23 @@ export class CounterView {
 
   /**
    * After a transaction committed `increments` (some possibly already applied before, as duplicates):
-   * moves each touched counter's base forward and removes all of those ids from pending. Returns the value
-   * the view serves afterwards, per counter (a counter whose base is missing is refilled).
+   * moves each touched counter's base forward and removes all of those ids from pending. A counter this
+   * transaction did not change (its ids were all duplicates) is refilled from Postgres instead: removing its
+   * ids against a base older than them would undercount. Returns the value served afterwards, per counter.
    */
   async reconcile(increments: CounterIncrement[], changed: CounterState[]): Promise<Map<string, number>> {
     const idsByName = new Map<string, string[]>();
-    for (const inc of increments) idsByName.set(inc.name, [...(idsByName.get(inc.name) ?? []), inc.eventId]);
+    for (const inc of increments) {
+      const ids = idsByName.get(inc.name);
+      if (ids) ids.push(inc.eventId);
+      else idsByName.set(inc.name, [inc.eventId]);
+    }
     const states = new Map(changed.map((s) => [s.name, s]));
     const values = await Promise.all(
       [...idsByName].map(async ([name, ids]): Promise<[string, number]> => {
         const state = states.get(name);
-        const snap = state
-          ? await this.view.reconcile(name, state, ids, this.baseTtl)
-          : await this.view.removePending(name, ids);
+        if (!state) return [name, total(await this.fill(name))];
+        const snap = await this.view.reconcile(name, state, ids, this.baseTtl);
         return [name, total(snap.base ? snap : await this.fill(name))];
       }),
     );

@@ -10,6 +10,22 @@ import { PinoLogger } from 'nestjs-pino';
  */
 const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer'];
 
+/**
+ * Broker error responses that are part of normal operation and that kafkajs retries on its own: a rebalance
+ * in progress, a coordinator still loading after a restart. kafkajs logs each at error level; they are
+ * logged at debug here so that an error line means something.
+ */
+const ROUTINE_ERRORS = [
+  'The group is rebalancing',
+  'The coordinator is loading',
+  'The coordinator is not available',
+  'The group coordinator is not available',
+  'This is not the correct coordinator',
+  'Specified group generation id is not valid',
+  'The coordinator is not aware of this member',
+  'There is no leader for this topic-partition',
+];
+
 /** The kafkajs client, logging through pino. Producers, consumers and admins are created from it. */
 @Injectable()
 export class KafkaClient {
@@ -28,7 +44,9 @@ export class KafkaClient {
         ({ namespace, level, log }: LogEntry) => {
           const { message, ...fields } = log;
           const line = { ...fields, namespace };
-          if (level === logLevel.ERROR) logger.error(line, message);
+          const routine = typeof fields['error'] === 'string' && ROUTINE_ERRORS.some((e) => fields['error'] === e);
+          if (level === logLevel.ERROR && !routine) logger.error(line, message);
+          else if (routine) logger.debug(line, message);
           else if (level === logLevel.WARN && !EXPECTED_WARNINGS.some((w) => message.startsWith(w)))
             logger.warn(line, message);
           else if (level <= logLevel.INFO) logger.debug(line, message);

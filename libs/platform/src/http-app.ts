@@ -26,7 +26,7 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     return503OnClosing: true,
     // Counter names may be 200 characters, percent-encoded up to three times that; Fastify's default is 100.
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
   });
   // bodyParser off: Fastify's own JSON parser (with its __proto__ protection) is all the apps accept; Nest's
   // adapter would add a form-body parser as well.

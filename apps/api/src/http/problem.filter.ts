@@ -59,7 +59,7 @@ function titleFor(status: number): string {
   }
 }
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: unknown): FastifyReply {
+function sendProblem(reply: FastifyReply, request: FastifyRequest, error: unknown): FastifyReply {
   const { problem: body, headers } = toProblem(error, request.url);
   return reply.status(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
