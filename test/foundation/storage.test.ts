@@ -20,8 +20,10 @@ describe('migrations', () => {
       'activities',
       'consumer_offsets',
       'counters',
+      'ops_audit',
       'pgmigrations',
       'processed_events',
+      'replay_requests',
     ]);
     const keys = await stack.query<{ table_name: string; columns: string }>(
       `SELECT tc.table_name, string_agg(kcu.column_name, ',' ORDER BY kcu.ordinal_position) AS columns

@@ -5,6 +5,7 @@ import { AppConfig } from '@app/config';
 import { CoreModule } from '@app/core';
 import { CounterViewModule } from '@app/counter-view';
 import { IdempotencyModule } from '@app/idempotency';
+import { LagModule } from '@app/lag';
 import { StoreModule } from '@app/store';
 import type { FastifyRequest } from 'fastify';
 import { ActivitiesController } from './activities/activities.controller.js';
@@ -18,6 +19,8 @@ import { ApiMetrics } from './ingest/api.metrics.js';
 import { ApiReadiness } from './ingest/api-readiness.js';
 import { EventPublisher } from './ingest/event-publisher.js';
 import { InFlightInterceptor } from './ingest/in-flight.interceptor.js';
+import { LagExporter } from './lag/lag-exporter.service.js';
+import { LagMetrics } from './lag/lag.metrics.js';
 
 @Module({})
 export class AppModule {
@@ -29,6 +32,7 @@ export class AppModule {
         StoreModule,
         CounterViewModule,
         IdempotencyModule,
+        LagModule,
         ThrottlerModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (c: AppConfig) => ({
@@ -47,6 +51,8 @@ export class AppModule {
         ActivitiesService,
         ApiKeyGuard,
         InFlightInterceptor,
+        LagMetrics,
+        LagExporter,
         { provide: APP_FILTER, useClass: ProblemFilter },
       ],
     };

@@ -4,6 +4,7 @@ import { CoreModule } from '@app/core';
 import { ApplyModule } from './apply/apply.module.js';
 import { ConsumerReadiness } from './health/consumer-readiness.policy.js';
 import { ConsumerStatusModule } from './health/consumer-status.module.js';
+import { ReplayModule } from './replay/replay.module.js';
 
 @Module({})
 export class AppModule {
@@ -17,6 +18,7 @@ export class AppModule {
           readinessImports: [ConsumerStatusModule],
         }),
         ApplyModule,
+        ReplayModule,
       ],
     };
   }

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { CacheStore } from './cache.types.js';
 
-/** `CacheStore` over ioredis (the connection's key prefix applies). */
+/** `CacheStore` over ioredis, a single server or a Redis Cluster (the connection's key prefix applies). */
 export class RedisCacheStore implements CacheStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: Redis | Cluster) {}
 
   get(key: string): Promise<string | null> {
     return this.redis.get(key);

@@ -31,6 +31,8 @@ export abstract class AppConfig {
       readonly breakerResetMs: number;
     };
     readonly feedCacheTtlMs: number;
+    /** The consumer lag exporter: refresh interval, 0 when off. */
+    readonly lagExport: { readonly intervalMs: number };
   };
   abstract readonly consumer: {
     readonly host: string;
@@ -69,6 +71,11 @@ export abstract class AppConfig {
     readonly url: string;
     readonly keyPrefix: string;
     readonly connectTimeoutMs: number;
+    /**
+     * Seed nodes of a Redis Cluster; empty for a single server at `url`. In cluster mode `url` still gives the
+     * credentials and TLS (`rediss://`) used on every node; its host is not used.
+     */
+    readonly clusterNodes: readonly { readonly host: string; readonly port: number }[];
     /** The counter view (DESIGN.md section 7). */
     readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number; readonly pendingMaxAgeMs: number };
   };
@@ -101,6 +108,7 @@ export function toAppConfig(env: Env): AppConfig {
         breakerResetMs: env.API_BREAKER_RESET_MS,
       },
       feedCacheTtlMs: env.API_FEED_CACHE_TTL_MS,
+      lagExport: { intervalMs: env.API_LAG_EXPORT_INTERVAL_MS },
     },
     consumer: {
       host: env.CONSUMER_HOST,
@@ -135,6 +143,10 @@ export function toAppConfig(env: Env): AppConfig {
       url: env.REDIS_URL,
       keyPrefix: env.REDIS_KEY_PREFIX,
       connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+      clusterNodes: env.REDIS_CLUSTER_NODES.map((node) => ({
+        host: node.slice(0, node.lastIndexOf(':')),
+        port: Number(node.slice(node.lastIndexOf(':') + 1)),
+      })),
       view: {
         baseTtlMs: env.REDIS_VIEW_BASE_TTL_MS,
         pendingTtlMs: env.REDIS_VIEW_PENDING_TTL_MS,

@@ -70,6 +70,9 @@ export const envSchema = z.object({
   API_PRODUCE_TIMEOUT_MS: millis.default(3000),
   API_BREAKER_RESET_MS: millis.default(5000),
   API_FEED_CACHE_TTL_MS: millis.default(5000),
+  // Observability (issue 5): the API exports the consumer group's lag from the outside (LagMonitor), so the lag
+  // metrics keep coming while every consumer process is down. How often it refreshes them; 0 turns it off.
+  API_LAG_EXPORT_INTERVAL_MS: int(0, 10 * 60 * 1000).default(10_000),
 
   CONSUMER_HOST: z.string().min(1).default('0.0.0.0'),
   CONSUMER_PORT: port.default(3001),
@@ -117,6 +120,17 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'letters, digits and :_.- (at most 64)')
     .default('wb:'),
   REDIS_CONNECT_TIMEOUT_MS: millis.default(2000),
+  /** Seed nodes of a Redis Cluster, comma-separated `host:port`. Empty: one Redis server at REDIS_URL. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((node) => node.trim())
+        .filter((node) => node.length > 0),
+    )
+    .pipe(z.array(z.string().regex(hostPort, 'a comma-separated list of host:port'))),
   REDIS_VIEW_BASE_TTL_MS: millis.default(300_000),
   REDIS_VIEW_PENDING_TTL_MS: int(60_000, 30 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
   REDIS_VIEW_PENDING_MAX_AGE_MS: int(1000, 30 * 24 * 60 * 60 * 1000).default(60 * 60 * 1000),

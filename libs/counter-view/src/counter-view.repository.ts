@@ -77,6 +77,11 @@ export class CounterViewRepository {
     return snapshot(await this.redis.wbViewRead(base, pending));
   }
 
+  /** Drops the cached base: the next read refills it from Postgres and drops applied pending ids. */
+  async invalidate(name: string): Promise<void> {
+    await this.redis.del(keys(name)[0]);
+  }
+
   async pendingEntries(name: string): Promise<PendingEntry[]> {
     const fields = await this.redis.hgetall(keys(name)[1]);
     const entries: PendingEntry[] = [];

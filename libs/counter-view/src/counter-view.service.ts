@@ -26,8 +26,19 @@ export class CounterView {
 
   /** The served value: base + pending, refilled from Postgres on a miss. Throws when Redis is down. */
   async value(name: string): Promise<number> {
+    return (await this.lookup(name)).value;
+  }
+
+  /**
+   * `value`, and how it was served, for cache metrics: `hit` when the base was in Redis; on a miss, `filled` when
+   * this call read Postgres (false when it joined a refill already running for the counter).
+   */
+  async lookup(name: string): Promise<{ value: number; hit: boolean; filled: boolean }> {
     const snap = await this.view.read(name);
-    return total(snap.base ? snap : await this.fill(name));
+    if (snap.base) return { value: total(snap), hit: true, filled: false };
+    let filled = false;
+    const filledSnap = await this.fill(name, () => (filled = true));
+    return { value: total(filledSnap), hit: false, filled };
   }
 
   /** Adds an accepted, not yet applied delta; returns the value including it. Throws when Redis is down. */
@@ -81,8 +92,9 @@ export class CounterView {
    * (if newer) and those ids leave pending in one script. Pending entries older than the max age that are
    * still not applied were accepted by an API that died before Kafka had them: dropped too.
    */
-  private fill(name: string): Promise<ViewSnapshot> {
+  private fill(name: string, onLoad?: () => void): Promise<ViewSnapshot> {
     return this.fills.do(name, async () => {
+      onLoad?.();
       const pending = await this.view.pendingEntries(name);
       const { state, appliedIds } = await this.counters.readWithApplied(
         name,

@@ -2,6 +2,7 @@ import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { DependenciesHealth } from './dependencies.health.js';
 import { HealthController } from './health.controller.js';
+import { ReadinessMetrics } from './readiness.metrics.js';
 import { AllDependenciesReady, ReadinessPolicy } from './readiness.policy.js';
 
 /** `/health/live` and `/health/ready`. Needs the db, redis, kafka and platform modules in the app. */
@@ -19,7 +20,7 @@ export class HealthModule {
       module: HealthModule,
       imports: [TerminusModule.forRoot({ logger: false }), ...imports],
       controllers: [HealthController],
-      providers: [DependenciesHealth, { provide: ReadinessPolicy, useClass: readiness }],
+      providers: [DependenciesHealth, ReadinessMetrics, { provide: ReadinessPolicy, useClass: readiness }],
       exports: [DependenciesHealth],
     };
   }

@@ -91,6 +91,21 @@ export class KafkaAdmin implements OnApplicationShutdown {
     };
   }
 
+  /** Moves an EMPTY group's committed offsets (Kafka refuses while members are in it). */
+  async setGroupOffsets(
+    groupId: string,
+    topic: string,
+    partitions: { partition: number; offset: number }[],
+  ): Promise<void> {
+    await (
+      await this.connected()
+    ).setOffsets({
+      groupId,
+      topic,
+      partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
     if (this.connecting) await this.admin.disconnect();
   }

@@ -62,7 +62,7 @@ export class LagMonitor {
    * The timestamp of the message at `offset` (which exists): the largest T whose first offset at or after T
    * is still <= offset. offsetAt(T) grows with T, so a binary search finds it.
    */
-  private async timestampAt(topic: string, partition: number, offset: number, now: number): Promise<number> {
+  async timestampAt(topic: string, partition: number, offset: number, now = Date.now()): Promise<number> {
     let lo = 0; // offsetAt(0) is the log start <= offset
     let hi = now + 1; // nothing is stamped after now, so offsetAt(hi) is the end > offset
     // Start near the answer: the message's age is usually minutes, not years.

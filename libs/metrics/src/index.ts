@@ -1,2 +1,3 @@
+export { HttpMetrics, UNMATCHED_ROUTE } from './http.metrics.js';
 export { MetricsModule } from './metrics.module.js';
 export { MetricsRegistry } from './metrics.registry.js';

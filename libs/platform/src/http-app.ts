@@ -2,6 +2,7 @@ import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { TRACERESPONSE_HEADER, formatTraceparent, requestTrace } from './trace-context.js';
 
 export interface HttpAppOptions {
   name: string;
@@ -37,6 +38,15 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
   const logger = app.get(Logger);
   app.useLogger(logger);
   app.flushLogs();
+  // Every answer names the trace its request was served in (W3C Trace Context level 2 `traceresponse`): the
+  // caller's trace when it sent a valid `traceparent`, else a new one; the events it published carry the same.
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, reply, done) => {
+      void reply.header(TRACERESPONSE_HEADER, formatTraceparent(requestTrace(request.raw)));
+      done();
+    });
   options.configure?.(app);
   installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
   await app.listen(options.port, options.host);

@@ -3,3 +3,12 @@ export { Lifecycle } from './lifecycle.service.js';
 export { PlatformModule } from './platform.module.js';
 export { ServiceInfo, type ServiceName } from './service-info.js';
 export { LogThrottle } from './log-throttle.js';
+export {
+  TRACEPARENT_HEADER,
+  TRACERESPONSE_HEADER,
+  type TraceContext,
+  childSpan,
+  formatTraceparent,
+  parseTraceparent,
+  requestTrace,
+} from './trace-context.js';

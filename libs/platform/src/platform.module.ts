@@ -3,6 +3,7 @@ import { AppConfig } from '@app/config';
 import { LoggerModule } from 'nestjs-pino';
 import { Lifecycle } from './lifecycle.service.js';
 import { ServiceInfo, type ServiceName } from './service-info.js';
+import { requestTrace } from './trace-context.js';
 
 /** Logging (pino, JSON lines) and the process lifecycle, shared by every app. */
 @Global()
@@ -23,6 +24,8 @@ export class PlatformModule {
               customLogLevel: (_req, res, error) =>
                 error !== undefined || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'silent',
               redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+              // Every line logged while serving a request names its trace (W3C traceparent, see trace-context.ts).
+              customProps: (req) => ({ traceId: requestTrace(req).traceId }),
             },
           }),
         }),

@@ -1,18 +1,35 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { LogThrottle } from '@app/platform';
-import { Redis } from 'ioredis';
+import { type ChainableCommander, Cluster, Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
+
+/** A single server or a Redis Cluster (REDIS_CLUSTER_NODES): both take the same commands and scripts. */
+export type RedisConnection = Redis | Cluster;
+
+/** One command's outcome in a pipeline, as ioredis reports it. */
+export type PipelineReply = [error: Error | null, reply: unknown];
+
+/** Adds commands on the keys of ONE hash slot to a pipeline (e.g. SET NX then GET of one key). */
+export type SlotCommands = (pipeline: ChainableCommander) => void;
+
+/** Reconnection backoff: 200 ms doubling to 3 s, for as long as the process lives. */
+const backoff = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 3000);
 
 /**
  * The shared ioredis connection, set to fail fast: with Redis down a command rejects at once instead of
  * waiting in ioredis' unbounded offline queue (enableOfflineQueue: false), and a command sent on a
  * connection that drops is retried at most once. Callers decide what a Redis failure means for them.
  * Reconnection goes on in the background, with capped backoff, for as long as the process lives.
+ *
+ * With REDIS_CLUSTER_NODES set it is an ioredis `Cluster` with the same options. Every command and script
+ * still works as long as all the keys of one command share a slot (the counter view's `{c:<name>}` hash tag);
+ * what does not carry over is a pipeline over many keys, which ioredis refuses on a cluster when the keys
+ * live on different nodes: send those through `pipelineGroups`.
  */
 @Injectable()
 export class RedisClient implements OnModuleInit, OnApplicationShutdown {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   private readonly errorLog = new LogThrottle();
 
   constructor(
@@ -20,20 +37,51 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('Redis');
-    this.redis = new Redis(config.redis.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
+    const { url, keyPrefix, connectTimeoutMs, clusterNodes } = config.redis;
+    const perConnection = {
       maxRetriesPerRequest: 1,
-      connectTimeout: config.redis.connectTimeoutMs,
-      commandTimeout: config.redis.connectTimeoutMs,
-      keyPrefix: config.redis.keyPrefix,
-      retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 3000),
-    });
+      connectTimeout: connectTimeoutMs,
+      commandTimeout: connectTimeoutMs,
+    };
+    if (clusterNodes.length === 0) {
+      this.redis = new Redis(url, {
+        ...perConnection,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        keyPrefix,
+        retryStrategy: backoff,
+      });
+    } else {
+      // The nodes share REDIS_URL's credentials and TLS; its host only matters to a single server.
+      const credentials = new URL(url);
+      this.redis = new Cluster(
+        clusterNodes.map(({ host, port }) => ({ host, port })),
+        {
+          lazyConnect: true,
+          // Fail fast here too: without a slot map (cluster down or not yet discovered) a command rejects.
+          enableOfflineQueue: false,
+          keyPrefix,
+          clusterRetryStrategy: backoff,
+          slotsRefreshTimeout: connectTimeoutMs,
+          redisOptions: {
+            ...perConnection,
+            username: decodeURIComponent(credentials.username) || undefined,
+            password: decodeURIComponent(credentials.password) || undefined,
+            tls: credentials.protocol === 'rediss:' ? {} : undefined,
+          },
+        },
+      );
+    }
     // Without a listener ioredis prints every connection error; log at most one line per 10 s instead.
     this.redis.on('error', (error: Error) => {
       this.errorLog.run((suppressed) => this.logger.warn({ err: error, suppressed }, 'redis connection error'));
     });
-    this.redis.on('ready', () => this.logger.info('redis ready'));
+    this.redis.on('ready', () => this.logger.info(this.isCluster ? 'redis cluster ready' : 'redis ready'));
+  }
+
+  /** Whether this is a Redis Cluster (REDIS_CLUSTER_NODES set). */
+  get isCluster(): boolean {
+    return this.redis instanceof Cluster;
   }
 
   onModuleInit(): void {
@@ -44,6 +92,38 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   async ping(): Promise<void> {
     const reply = await this.redis.ping();
     if (reply !== 'PONG') throw new Error(`unexpected PING reply: ${String(reply)}`);
+  }
+
+  /**
+   * Runs independent groups of commands in as few round trips as the deployment allows and returns each
+   * group's replies in order. On a single server: one pipeline for all of them. On a cluster ioredis refuses
+   * a pipeline whose keys live on different nodes, so each group gets its own pipeline (its keys share a
+   * slot, so one node serves it, and ioredis follows MOVED/ASK for it), all sent at once: still one round
+   * trip of latency, spread over the nodes.
+   */
+  async pipelineGroups(groups: SlotCommands[]): Promise<PipelineReply[][]> {
+    if (groups.length === 0) return [];
+    if (this.redis instanceof Cluster) {
+      // A cluster pipeline would otherwise wait for the slot map rather than fail fast like single commands.
+      if (this.redis.status !== 'ready') throw new Error(`Redis Cluster is not ready (${this.redis.status})`);
+      const cluster = this.redis;
+      return Promise.all(
+        groups.map(async (group) => {
+          const pipeline = cluster.pipeline();
+          group(pipeline);
+          return (await pipeline.exec()) ?? [];
+        }),
+      );
+    }
+    const pipeline = this.redis.pipeline();
+    const sizes = groups.map((group) => {
+      const before = pipeline.length;
+      group(pipeline);
+      return pipeline.length - before;
+    });
+    const replies = ((await pipeline.exec()) ?? []) as PipelineReply[];
+    let offset = 0;
+    return sizes.map((size) => replies.slice(offset, (offset += size)));
   }
 
   async onApplicationShutdown(): Promise<void> {

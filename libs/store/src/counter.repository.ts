@@ -4,6 +4,15 @@ import { int8 } from './int8.js';
 import type { ApplyCountersResult, ApplySource, CounterIncrement, CounterState, Tx } from './store.types.js';
 
 /**
+ * A counter's version is the time of its last change in microseconds (made strictly increasing by
+ * GREATEST(version + 1, ...)), not a count: so it keeps growing across a restore of Postgres from a backup,
+ * and the Redis view, which only ever moves to a newer version, follows the restored rows' next changes
+ * instead of holding on to the pre-restore value. clock_timestamp() is read while the row is locked, so of
+ * two transactions on one counter the later writer gets the later version.
+ */
+const VERSION_NOW = '(extract(epoch FROM clock_timestamp()) * 1000000)::bigint';
+
+/**
  * Every query the `counters` table and the dedupe ledger (`processed_events`) get.
  *
  * One statement applies a whole batch: the event ids go into the ledger (ON CONFLICT DO NOTHING), only the
@@ -25,9 +34,11 @@ const APPLY_INCREMENTS = `
      GROUP BY input.name
   ), upserted AS (
     INSERT INTO counters AS c (name, value, version)
-    SELECT name, delta, 1 FROM sums ORDER BY name
+    SELECT name, delta, ${VERSION_NOW} FROM sums ORDER BY name
     ON CONFLICT (name) DO UPDATE
-      SET value = c.value + EXCLUDED.value, version = c.version + 1, updated_at = now()
+      SET value = c.value + EXCLUDED.value,
+          version = GREATEST(c.version + 1, ${VERSION_NOW}),
+          updated_at = now()
     RETURNING c.name, c.value, c.version
   )
   SELECT 'counter' AS kind, name AS id, value, version FROM upserted
@@ -93,6 +104,17 @@ export class CounterRepository {
     if (names.length === 0) return [];
     const rows = await this.database.db.any<{ name: string; value: string; version: string }>(READ_MANY, [names]);
     return rows.map((r) => ({ name: r.name, value: int8(r.value), version: int8(r.version) }));
+  }
+
+  /** Counter names: all of them, or a random sample of `sample`. */
+  async names(sample?: number): Promise<string[]> {
+    const rows =
+      sample === undefined
+        ? await this.database.db.any<{ name: string }>('SELECT name FROM counters ORDER BY name')
+        : await this.database.db.any<{ name: string }>('SELECT name FROM counters ORDER BY random() LIMIT $1', [
+            sample,
+          ]);
+    return rows.map((r) => r.name);
   }
 
   async read(name: string): Promise<CounterState> {

@@ -1,8 +1,10 @@
 export { ActivityRepository, type FeedCursor } from './activity.repository.js';
+export { AuditRepository } from './audit.repository.js';
 export { CounterRepository } from './counter.repository.js';
 export { int8 } from './int8.js';
 export { LedgerRepository } from './ledger.repository.js';
 export { OffsetRepository } from './offset.repository.js';
+export { ReplayRequestRepository, type ReplayRequest } from './replay-request.repository.js';
 export { StoreModule } from './store.module.js';
 export type {
   ActivityRecord,

@@ -1,12 +1,28 @@
 import { Module } from '@nestjs/common';
 import { ActivityRepository } from './activity.repository.js';
+import { AuditRepository } from './audit.repository.js';
 import { CounterRepository } from './counter.repository.js';
 import { LedgerRepository } from './ledger.repository.js';
 import { OffsetRepository } from './offset.repository.js';
+import { ReplayRequestRepository } from './replay-request.repository.js';
 
 /** The Postgres repositories of the system of record. Needs the db module (CoreModule provides it). */
 @Module({
-  providers: [CounterRepository, ActivityRepository, LedgerRepository, OffsetRepository],
-  exports: [CounterRepository, ActivityRepository, LedgerRepository, OffsetRepository],
+  providers: [
+    CounterRepository,
+    ActivityRepository,
+    LedgerRepository,
+    OffsetRepository,
+    ReplayRequestRepository,
+    AuditRepository,
+  ],
+  exports: [
+    CounterRepository,
+    ActivityRepository,
+    LedgerRepository,
+    OffsetRepository,
+    ReplayRequestRepository,
+    AuditRepository,
+  ],
 })
 export class StoreModule {}

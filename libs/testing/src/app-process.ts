@@ -18,6 +18,8 @@ export function appEntry(app: AppName): string {
  */
 export class AppProcess {
   readonly output: string[] = [];
+  /** Standard output alone (the CLI's --json output). */
+  readonly stdout: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
@@ -37,7 +39,10 @@ export class AppProcess {
       },
     );
     const keep = (chunk: Buffer) => this.output.push(chunk.toString('utf8'));
-    this.child.stdout?.on('data', keep);
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.stdout.push(chunk.toString('utf8'));
+    });
     this.child.stderr?.on('data', keep);
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({
       code: code as number | null,

@@ -2,6 +2,7 @@ import { Body, Controller, Get, Param, Post, Query, Res, UseGuards, UseIntercept
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { AppConfig } from '@app/config';
 import { IdempotencyService, IdempotentWrites, type WriteAnswer } from '@app/idempotency';
+import type { TraceContext } from '@app/platform';
 import type { ActivityRecord } from '@app/store';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
@@ -9,7 +10,9 @@ import { ClientId } from '../auth/client.js';
 import type { WriteModeUsed } from '../counters/counters.service.js';
 import { IdempotencyInFlightError, IdempotencyMismatchError, ValidationError } from '../http/api.error.js';
 import { IdempotencyKey } from '../http/headers.js';
+import { Trace } from '../http/trace.js';
 import { ZodPipe } from '../http/zod.pipe.js';
+import { ApiMetrics } from '../ingest/api.metrics.js';
 import { eventId } from '../ingest/event-ids.js';
 import { InFlightInterceptor } from '../ingest/in-flight.interceptor.js';
 import {
@@ -36,6 +39,7 @@ export class ActivitiesController {
     private readonly activities: ActivitiesService,
     private readonly idempotent: IdempotentWrites,
     private readonly config: AppConfig,
+    private readonly metrics: ApiMetrics,
   ) {}
 
   @Post('activities')
@@ -43,13 +47,14 @@ export class ActivitiesController {
   async record(
     @ClientId() clientId: string,
     @IdempotencyKey() header: string | undefined,
+    @Trace() trace: TraceContext,
     @Body(new ZodPipe(activityInput)) input: ActivityInput,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ActivityResult> {
     if (header !== undefined && input.id !== undefined && header !== input.id) {
       throw new ValidationError([{ field: 'body.id', message: 'differs from the Idempotency-Key header' }]);
     }
-    const [answer] = await this.writeAll(clientId, [{ ...input, id: input.id ?? header }]);
+    const [answer] = await this.writeAll(clientId, [{ ...input, id: input.id ?? header }], trace);
     switch (answer?.status) {
       case 'accepted':
       case 'duplicate':
@@ -67,13 +72,14 @@ export class ActivitiesController {
   @UseInterceptors(InFlightInterceptor)
   async recordBatch(
     @ClientId() clientId: string,
+    @Trace() trace: TraceContext,
     @Body() rawBody: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<{ accepted: number; mode: WriteModeUsed; results: object[] }> {
     const { activities } = new ZodPipe(activityBatch(this.config.api.batchMaxItems)).transform(rawBody, {
       type: 'body',
     });
-    const answers = await this.writeAll(clientId, activities);
+    const answers = await this.writeAll(clientId, activities, trace);
     const modes = answers.flatMap((a) => (a.status === 'accepted' ? [a.result.mode] : []));
     const mode = modes[0] ?? this.config.api.writeMode.activities;
     void reply.status(statusOf(mode));
@@ -102,9 +108,13 @@ export class ActivitiesController {
     };
   }
 
-  private writeAll(clientId: string, inputs: ActivityInput[]): Promise<WriteAnswer<ActivityResult>[]> {
+  private async writeAll(
+    clientId: string,
+    inputs: ActivityInput[],
+    trace: TraceContext,
+  ): Promise<WriteAnswer<ActivityResult>[]> {
     const acceptedAt = Date.now();
-    return this.idempotent.run<ActivityRecord, ActivityResult>(
+    const answers = await this.idempotent.run<ActivityRecord, ActivityResult>(
       clientId,
       inputs.map((input) => {
         const record: ActivityRecord = {
@@ -125,9 +135,11 @@ export class ActivitiesController {
         };
       }),
       async (records) => {
-        const mode = await this.activities.write(records);
+        const mode = await this.activities.write(records, trace);
         return records.map((r) => ({ id: r.id, mode }));
       },
     );
+    this.metrics.idempotency('activity', answers);
+    return answers;
   }
 }

@@ -5,6 +5,7 @@ import { Database } from '@app/db';
 import { type ActivityRecorded, EVENT_VERSION, encodeEvent } from '@app/events';
 import { RedisClient } from '@app/redis';
 import { type ActivityRecord, ActivityRepository, type FeedCursor } from '@app/store';
+import { TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
 import { OverloadedError, UnavailableError } from '../http/api.error.js';
 import type { WriteModeUsed } from '../counters/counters.service.js';
@@ -35,9 +36,9 @@ export class ActivitiesService {
   ) {
     logger.setContext('Activities');
     const events = {
-      hit: () => this.metrics.cacheRequests.inc({ cache: 'feed', result: 'hit' }),
-      miss: () => this.metrics.cacheRequests.inc({ cache: 'feed', result: 'miss' }),
-      storeError: () => this.metrics.cacheRequests.inc({ cache: 'feed', result: 'error' }),
+      hit: () => this.metrics.cacheLookup('feed', 'hit'),
+      miss: () => this.metrics.cacheLookup('feed', 'miss'),
+      storeError: () => this.metrics.cacheLookup('feed', 'error'),
     };
     this.firstPages = new CacheAside(new RedisCacheStore(redis.redis), {
       namespace: 'feed:',
@@ -49,16 +50,24 @@ export class ActivitiesService {
 
   async feed(actor: string, limit: number, before: FeedCursor | undefined): Promise<ActivityRecord[]> {
     if (before !== undefined) return this.activities.feed(actor, limit, before);
-    const page = await this.firstPages.get(actor, () => this.activities.feed(actor, FEED_MAX_LIMIT));
+    // The loader runs once per refill (concurrent misses of one actor share it).
+    const page = await this.firstPages.get(actor, () => {
+      this.metrics.cacheFills.inc({ cache: 'feed' });
+      return this.activities.feed(actor, FEED_MAX_LIMIT);
+    });
     return (page ?? []).slice(0, limit);
   }
 
-  /** Writes new activities (ids assigned) in the configured mode; returns the mode used. */
-  async write(records: ActivityRecord[]): Promise<WriteModeUsed> {
+  /**
+   * Writes new activities (ids assigned) in the configured mode; returns the mode used. `trace`: the request's
+   * span, carried by every event in its `traceparent` Kafka header.
+   */
+  async write(records: ActivityRecord[], trace?: TraceContext): Promise<WriteModeUsed> {
     if (records.length === 0) return this.config.api.writeMode.activities;
     if (this.config.api.writeMode.activities === 'write-behind' && this.publisher.available) {
       try {
-        await this.publisher.publish(records.map((r) => this.message(r)));
+        const headers = trace ? { [TRACEPARENT_HEADER]: formatTraceparent(trace) } : undefined;
+        await this.publisher.publish(records.map((r) => this.message(r, headers)));
         this.metrics.eventsAccepted.inc({ entity: 'activity', mode: 'write-behind' }, records.length);
         return 'write-behind';
       } catch (error) {
@@ -90,7 +99,7 @@ export class ActivitiesService {
     return 'write-through';
   }
 
-  private message(record: ActivityRecord) {
+  private message(record: ActivityRecord, headers: Record<string, string> | undefined) {
     const event: ActivityRecorded = {
       v: EVENT_VERSION,
       id: record.id,
@@ -102,6 +111,6 @@ export class ActivitiesService {
       occurredAt: record.occurredAt,
       data: record.data as ActivityRecorded['data'],
     };
-    return { topic: this.config.kafka.topics.activities, key: record.actor, value: encodeEvent(event) };
+    return { topic: this.config.kafka.topics.activities, key: record.actor, value: encodeEvent(event), headers };
   }
 }

@@ -2,12 +2,15 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards, UseInterc
 import { ThrottlerGuard } from '@nestjs/throttler';
 import { AppConfig } from '@app/config';
 import { IdempotencyService, IdempotentWrites } from '@app/idempotency';
+import type { TraceContext } from '@app/platform';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { ClientId } from '../auth/client.js';
 import { IdempotencyInFlightError, IdempotencyMismatchError } from '../http/api.error.js';
 import { IdempotencyKey } from '../http/headers.js';
+import { Trace } from '../http/trace.js';
 import { ZodPipe } from '../http/zod.pipe.js';
+import { ApiMetrics } from '../ingest/api.metrics.js';
 import { eventId } from '../ingest/event-ids.js';
 import { InFlightInterceptor } from '../ingest/in-flight.interceptor.js';
 import { counterName, incrementBody } from './counters.dto.js';
@@ -32,6 +35,7 @@ export class CountersController {
     private readonly counters: CountersService,
     private readonly idempotent: IdempotentWrites,
     private readonly config: AppConfig,
+    private readonly metrics: ApiMetrics,
   ) {
     this.bodies = incrementBody(config.api.maxIncrement);
   }
@@ -42,6 +46,7 @@ export class CountersController {
     @ClientId() clientId: string,
     @Param('name', new ZodPipe(counterName)) name: string,
     @IdempotencyKey() key: string | undefined,
+    @Trace() trace: TraceContext,
     @Body() rawBody: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<IncrementResult> {
@@ -52,10 +57,11 @@ export class CountersController {
       async ([item]) => {
         if (item === undefined) return [];
         const increment = { eventId: eventId(clientId, key), name: item.name, by: item.by };
-        const written = await this.counters.write([increment], true);
+        const written = await this.counters.write([increment], true, trace);
         return [{ name, value: written.values.get(name) ?? null, eventId: increment.eventId, mode: written.mode }];
       },
     );
+    if (answer) this.metrics.idempotency('counter', [answer]);
     switch (answer?.status) {
       case 'accepted':
       case 'duplicate':
@@ -73,6 +79,7 @@ export class CountersController {
   @UseInterceptors(InFlightInterceptor)
   async batch(
     @ClientId() clientId: string,
+    @Trace() trace: TraceContext,
     @Body() rawBody: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<{ accepted: number; mode: WriteModeUsed; results: object[] }> {
@@ -89,11 +96,12 @@ export class CountersController {
       })),
       async (items) => {
         const events = items.map((item) => ({ eventId: eventId(clientId, item.id), name: item.name, by: item.by }));
-        const written = await this.counters.write(events, false);
+        const written = await this.counters.write(events, false, trace);
         mode = written.mode;
         return events.map((e) => ({ name: e.name, value: null, eventId: e.eventId, mode: written.mode }));
       },
     );
+    this.metrics.idempotency('counter', answers);
     void reply.status(statusOf(mode));
     const results = answers.map((answer, i) => {
       const item = increments[i];

@@ -5,6 +5,7 @@ import { CounterView } from '@app/counter-view';
 import { Database } from '@app/db';
 import { EVENT_VERSION, type CounterIncremented, encodeEvent } from '@app/events';
 import { CounterRepository, type CounterIncrement } from '@app/store';
+import { TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
 import { OverloadedError, UnavailableError } from '../http/api.error.js';
 import { ApiMetrics } from '../ingest/api.metrics.js';
@@ -54,9 +55,11 @@ export class CountersService {
   /** The served value: the Redis view (read-your-writes); Postgres alone when Redis is unreachable. */
   async value(name: string): Promise<number> {
     try {
-      return await this.view.value(name);
+      const { value, hit, filled } = await this.view.lookup(name);
+      this.metrics.cacheLookup('counter-view', hit ? 'hit' : 'miss', filled);
+      return value;
     } catch (error) {
-      this.metrics.cacheRequests.inc({ cache: 'counter-view', result: 'error' });
+      this.metrics.cacheLookup('counter-view', 'error');
       this.logger.warn({ err: error }, 'counter view unavailable: reading Postgres');
       return (await this.counters.read(name)).value;
     }
@@ -64,9 +67,10 @@ export class CountersService {
 
   /**
    * Writes increments (event ids already assigned) in the configured mode. `withValues`: compute the served
-   * value of each counter after the write (single writes); batches skip it.
+   * value of each counter after the write (single writes); batches skip it. `trace`: the request's span, carried
+   * by every event in its `traceparent` Kafka header.
    */
-  async write(increments: CounterIncrement[], withValues: boolean): Promise<Written> {
+  async write(increments: CounterIncrement[], withValues: boolean, trace?: TraceContext): Promise<Written> {
     const mode = this.config.api.writeMode.counters;
     if (increments.length === 0) return { mode, values: new Map() };
     if (mode === 'write-behind' && this.publisher.available) {
@@ -91,7 +95,10 @@ export class CountersService {
               );
             }
           },
-          appendToLog: () => this.publisher.publish(increments.map((inc) => this.message(inc))),
+          appendToLog: () => {
+            const headers = trace ? { [TRACEPARENT_HEADER]: formatTraceparent(trace) } : undefined;
+            return this.publisher.publish(increments.map((inc) => this.message(inc, headers)));
+          },
           undoCache: () => this.removePending(increments),
         });
         this.metrics.eventsAccepted.inc({ entity: 'counter', mode: 'write-behind' }, increments.length);
@@ -143,7 +150,7 @@ export class CountersService {
     await Promise.all([...byName].map(([name, ids]) => this.view.removePending(name, ids)));
   }
 
-  private message(inc: CounterIncrement) {
+  private message(inc: CounterIncrement, headers: Record<string, string> | undefined) {
     const event: CounterIncremented = {
       v: EVENT_VERSION,
       id: inc.eventId,
@@ -152,6 +159,6 @@ export class CountersService {
       ts: Date.now(),
       by: inc.by,
     };
-    return { topic: this.config.kafka.topics.counters, key: inc.name, value: encodeEvent(event) };
+    return { topic: this.config.kafka.topics.counters, key: inc.name, value: encodeEvent(event), headers };
   }
 }

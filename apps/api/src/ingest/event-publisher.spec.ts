@@ -36,6 +36,7 @@ function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}) {
   const producer = new FakeProducer();
   const config = {
     api: {
+      maxInFlight: 100,
       produce: {
         lingerMs: 5,
         maxBatchEvents: 100,
@@ -47,7 +48,7 @@ function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}) {
       },
     },
   } as unknown as AppConfig;
-  const metrics = new ApiMetrics({ registry: new Registry() });
+  const metrics = new ApiMetrics({ registry: new Registry() }, config);
   const p = new EventPublisher(producer as unknown as KafkaProducer, config, metrics, quiet);
   made.push(p);
   return { publisher: p, producer };
@@ -66,6 +67,19 @@ describe('EventPublisher', () => {
     expect(producer.requests[0]?.[0]?.messages).toHaveLength(30);
     producer.ackAll();
     await Promise.all(done);
+  });
+
+  it('sends each message with its headers (the traceparent of the request that accepted it)', async () => {
+    const { publisher, producer } = makePublisher({ lingerMs: 0 });
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const done = publisher.publish([{ ...message(1), headers: { traceparent } }, message(2)]);
+    await tick();
+    expect(producer.requests[0]?.[0]?.messages).toEqual([
+      { key: 'k1', value: Buffer.from('v1'), headers: { traceparent } },
+      { key: 'k2', value: Buffer.from('v2') },
+    ]);
+    producer.ackAll();
+    await done;
   });
 
   it('splits at the event bound and gathers the next batch while one is in flight', async () => {

@@ -11,6 +11,8 @@ export interface OutgoingMessage {
   topic: string;
   key: string;
   value: Buffer;
+  /** Kafka headers, e.g. the W3C `traceparent` of the request that accepted the event. */
+  headers?: Record<string, string> | undefined;
 }
 
 interface Waiting {
@@ -107,7 +109,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     return new Promise<void>((resolve, reject) => {
       const waiting: Waiting = {
         messages,
-        bytes: messages.reduce((sum, m) => sum + m.value.length + m.key.length, 0),
+        bytes: messages.reduce((sum, m) => sum + m.value.length + m.key.length + headerBytes(m.headers), 0),
         resolve,
         reject,
         // Still queued at the deadline (a stuck send ahead of it): give up on Kafka, never send it later.
@@ -185,11 +187,11 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async send(batch: Waiting[], events: number): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+    const byTopic = new Map<string, { key: string; value: Buffer; headers?: Record<string, string> }[]>();
     for (const entry of batch) {
       for (const m of entry.messages) {
         const list = byTopic.get(m.topic) ?? [];
-        list.push({ key: m.key, value: m.value });
+        list.push(m.headers ? { key: m.key, value: m.value, headers: m.headers } : { key: m.key, value: m.value });
         byTopic.set(m.topic, list);
       }
     }
@@ -213,4 +215,11 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     // The HTTP server has drained: nothing is queued any more. Stop the breaker's timers.
     this.breaker.shutdown();
   }
+}
+
+function headerBytes(headers: Record<string, string> | undefined): number {
+  if (!headers) return 0;
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers)) bytes += name.length + value.length;
+  return bytes;
 }

@@ -22,5 +22,6 @@ import { ViewSyncService } from './view-sync.service.js';
     PersistenceConsumer,
     LedgerPruner,
   ],
+  exports: [PersistenceConsumer],
 })
 export class ApplyModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { Database } from '@app/db';
+import { KafkaAdmin } from '@app/kafka';
 import { type ChangeEvent, decodeEvent } from '@app/events';
 import {
   ActivityRepository,
@@ -20,6 +21,8 @@ import { type DeadLetter, DeadLetterProducer } from './dead-letter.producer.js';
 import { classifyError } from './error-classifier.js';
 import { isRebalancing } from './kafka-errors.js';
 import { type RetryScope, RetryService } from './retry.service.js';
+import { summarizeTraces } from './trace-summary.js';
+import { RewindRequiredError } from './rewind-required.error.js';
 import { ViewSyncService } from './view-sync.service.js';
 
 /** A message of the batch that decoded into a valid event. */
@@ -137,6 +140,7 @@ export class BatchService {
     private readonly viewSync: ViewSyncService,
     private readonly status: ConsumerStatus,
     private readonly metrics: ConsumerMetrics,
+    private readonly admin: KafkaAdmin,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('Batch');
@@ -144,11 +148,16 @@ export class BatchService {
     this.limits = config.consumer.batch;
   }
 
-  /** kafkajs `eachBatch` (with eachBatchAutoResolve off). */
+  /**
+   * kafkajs `eachBatch` (with eachBatchAutoResolve off). Throws RewindRequiredError, before applying anything,
+   * when the batch starts beyond what Postgres has applied: the caller seeks back.
+   */
   async handle(payload: EachBatchPayload): Promise<void> {
     const scope = new BatchScope(payload, this.status);
     try {
       const chunks = chunkMessages(payload.batch.messages, this.limits);
+      const first = chunks[0]?.[0];
+      if (first !== undefined) await this.checkForGap(scope, Number(first.offset));
       for (const [index, chunk] of chunks.entries()) {
         const why = scope.abandonReason();
         if (why) throw new BatchAbandonedError(why);
@@ -162,6 +171,38 @@ export class BatchService {
       );
       if (error.rebalance !== undefined) throw error.rebalance;
     }
+  }
+
+  /**
+   * Postgres' offset is the truth about what is applied. A batch that starts beyond it skips messages that were
+   * never applied here: Postgres restored from a backup, or the group moved forward from outside. Then the
+   * consumer must go back to it (RewindRequiredError). A partition Postgres knows nothing of should start at
+   * the log start. Messages already deleted by retention cannot be re-read: that loss is counted and logged
+   * and applying goes on.
+   */
+  private async checkForGap(scope: BatchScope, delivered: number): Promise<void> {
+    const stored = await this.retry.run(scope, 'postgres', () =>
+      this.offsets.next(this.groupId, scope.topic, scope.partition),
+    );
+    if (stored !== undefined && delivered <= stored) return;
+    const log = await this.retry.run(scope, 'kafka', () => this.admin.partitionOffsets(scope.topic));
+    const low = log.find((p) => p.partition === scope.partition)?.low ?? 0;
+    const target = stored ?? low;
+    if (delivered <= target) return;
+    if (target < low) {
+      this.metrics.offsetGaps.inc({ topic: scope.topic, outcome: 'lost' });
+      this.logger.error(
+        { topic: scope.topic, partition: scope.partition, applied: target, logStart: low, delivered },
+        'messages between the applied offset and the log start were deleted by retention before being applied',
+      );
+      return;
+    }
+    this.metrics.offsetGaps.inc({ topic: scope.topic, outcome: 'rewound' });
+    this.logger.warn(
+      { topic: scope.topic, partition: scope.partition, applied: target, delivered },
+      'Kafka is ahead of Postgres on this partition: seeking back to the applied offset',
+    );
+    throw new RewindRequiredError(scope.topic, scope.partition, target, delivered);
   }
 
   private async applyChunk(scope: BatchScope, messages: KafkaMessage[], lastChunk: boolean): Promise<void> {
@@ -218,7 +259,7 @@ export class BatchService {
     });
 
     const seconds = (performance.now() - started) / 1000;
-    this.record(scope, messages.length, skippedCount, outcome, seconds);
+    this.record(scope, messages, skippedCount, outcome, seconds);
     if (stale) throw new BatchAbandonedError('stale');
     if (rebalance !== undefined) throw new BatchAbandonedError('rebalancing', rebalance);
   }
@@ -305,7 +346,7 @@ export class BatchService {
       return { counters, inserted };
     });
     const committedAt = Date.now();
-    this.metrics.lastCommit.set({ topic: scope.topic }, committedAt / 1000);
+    this.metrics.lastCommit.set({ topic: scope.topic, partition: String(scope.partition) }, committedAt / 1000);
     const endToEnd = this.metrics.endToEnd.labels({ topic: scope.topic });
     for (const id of [...counters.appliedIds, ...inserted.map((a) => a.id)]) {
       const ts = acceptedAt.get(id);
@@ -345,8 +386,15 @@ export class BatchService {
     return undefined;
   }
 
-  private record(scope: BatchScope, events: number, skipped: number, outcome: Outcome, seconds: number): void {
+  private record(
+    scope: BatchScope,
+    messages: KafkaMessage[],
+    skipped: number,
+    outcome: Outcome,
+    seconds: number,
+  ): void {
     const topic = scope.topic;
+    const events = messages.length;
     this.metrics.batchEvents.observe({ topic }, events);
     this.metrics.batchDuration.observe({ topic }, seconds);
     if (outcome.applied > 0) this.metrics.applied.inc({ topic }, outcome.applied);
@@ -362,8 +410,10 @@ export class BatchService {
       skipped,
       deadLettered: outcome.deadLettered.length,
       ms: Math.round(seconds * 1000),
+      // The W3C traces of the batch's events (from the HTTP requests that accepted them): follow a write here.
+      ...summarizeTraces(messages),
     };
-    // One line per batch: at info when something was dead-lettered, else at debug (never one per event).
+    // One line per batch (one Postgres transaction), never one per event.
     if (outcome.deadLettered.length > 0) {
       this.logger.info(
         {
@@ -373,7 +423,7 @@ export class BatchService {
         'batch applied with dead letters',
       );
     } else {
-      this.logger.debug(line, 'batch applied');
+      this.logger.info(line, 'batch applied');
     }
   }
 }

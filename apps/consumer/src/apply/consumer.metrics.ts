@@ -1,12 +1,23 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@app/config';
 import { MetricsRegistry } from '@app/metrics';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ConsumerStatus } from '../health/consumer-status.service.js';
-import type { PermanentErrorClass } from './error-classifier.js';
+import { type PermanentErrorClass, RETRY_CAUSES } from './error-classifier.js';
+
+const PERMANENT_ERROR_CLASSES: readonly PermanentErrorClass[] = [
+  'invalid-event',
+  'data-exception',
+  'constraint-violation',
+  'program-limit',
+  'unrepresentable-value',
+];
 
 /**
- * The consumer's metrics (DESIGN.md section 9). Labels are bounded: `topic` (the two change-event topics),
- * `reason` and `error_class` from fixed sets; never partitions of unbounded topics, keys or event ids.
+ * The consumer's metrics (DESIGN.md section 9, docs/metrics.md). Labels are bounded: `topic` (the two change-event
+ * topics), `partition` (their partitions), `reason`, `dependency`, `cause` and `error_class` from fixed sets; never
+ * keys or event ids. The counters are created at 0 for every label value at boot: alerts on failures (dead letters,
+ * retries) then have a series before the first failure, and `increase()` sees the first one.
  */
 @Injectable()
 export class ConsumerMetrics {
@@ -17,18 +28,22 @@ export class ConsumerMetrics {
   readonly applied: Counter<'topic'>;
   /** `offset`: below the partition's offset stored in Postgres; `id`: the event id was applied before. */
   readonly deduplicated: Counter<'topic' | 'reason'>;
-  readonly retries: Counter<'topic' | 'dependency'>;
+  /** `cause`: see RETRY_CAUSES. */
+  readonly retries: Counter<'topic' | 'dependency' | 'cause'>;
   readonly deadLetters: Counter<'topic' | 'error_class'>;
   /** From the event's acceptance (`ts`) to the commit of the transaction that applied it. */
   readonly endToEnd: Histogram<'topic'>;
-  readonly lastCommit: Gauge<'topic'>;
+  /** Per partition this process applied: the newest of the processes is the group's last commit there. */
+  readonly lastCommit: Gauge<'topic' | 'partition'>;
   /** Post-commit updates of Redis that failed (the view heals on refill; the feed cache expires). */
   readonly redisFailures: Counter<'target'>;
   readonly kafkaCommitFailures: Counter<'topic'>;
   readonly crashes: Counter;
+  /** Batches that started beyond Postgres' applied offset: `rewound` (sought back) or `lost` (deleted by retention). */
+  readonly offsetGaps: Counter<'topic' | 'outcome'>;
   readonly ledgerPruned: Counter;
 
-  constructor(metrics: MetricsRegistry, status: ConsumerStatus) {
+  constructor(metrics: MetricsRegistry, status: ConsumerStatus, config: AppConfig) {
     const registers = [metrics.registry];
     this.batchEvents = new Histogram({
       name: 'writebehind_consumer_batch_events',
@@ -58,8 +73,8 @@ export class ConsumerMetrics {
     });
     this.retries = new Counter({
       name: 'writebehind_consumer_retries_total',
-      help: 'Retries of work that failed transiently (Postgres or Kafka unavailable, serialization failure, deadlock)',
-      labelNames: ['topic', 'dependency'],
+      help: 'Retries of work that failed transiently, by dependency (postgres, kafka) and cause (connection, timeout, serialization, deadlock, unavailable, permanent, other)',
+      labelNames: ['topic', 'dependency', 'cause'],
       registers,
     });
     this.deadLetters = new Counter({
@@ -77,8 +92,8 @@ export class ConsumerMetrics {
     });
     this.lastCommit = new Gauge({
       name: 'writebehind_consumer_last_commit_timestamp_seconds',
-      help: 'Unix time of the last successful Postgres commit of a batch',
-      labelNames: ['topic'],
+      help: 'Unix time of the last successful Postgres commit of a batch, per partition applied by this process',
+      labelNames: ['topic', 'partition'],
       registers,
     });
     this.redisFailures = new Counter({
@@ -91,6 +106,12 @@ export class ConsumerMetrics {
       name: 'writebehind_consumer_kafka_commit_failures_total',
       help: 'Kafka offset commits that failed after the Postgres commit (the Postgres offset stays the truth)',
       labelNames: ['topic'],
+      registers,
+    });
+    this.offsetGaps = new Counter({
+      name: 'writebehind_consumer_offset_gaps_total',
+      help: 'Batches that started beyond the offset applied in Postgres: rewound to it, or lost to retention',
+      labelNames: ['topic', 'outcome'],
       registers,
     });
     this.crashes = new Counter({
@@ -111,6 +132,17 @@ export class ConsumerMetrics {
         this.set(status.retryingPartitions);
       },
     });
+
+    for (const topic of [config.kafka.topics.counters, config.kafka.topics.activities]) {
+      this.applied.inc({ topic }, 0);
+      for (const reason of ['offset', 'id']) this.deduplicated.inc({ topic, reason }, 0);
+      for (const dependency of ['postgres', 'kafka']) {
+        for (const cause of RETRY_CAUSES) this.retries.inc({ topic, dependency, cause }, 0);
+      }
+      for (const errorClass of PERMANENT_ERROR_CLASSES) this.deadLetters.inc({ topic, error_class: errorClass }, 0);
+      this.kafkaCommitFailures.inc({ topic }, 0);
+    }
+    for (const target of ['counter_view', 'feed_cache']) this.redisFailures.inc({ target }, 0);
   }
 
   deadLetter(topic: string, errorClass: PermanentErrorClass, count = 1): void {

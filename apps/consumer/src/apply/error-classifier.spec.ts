@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError } from './error-classifier.js';
+import { classifyError, retryCause } from './error-classifier.js';
 import { InvalidEventError } from './invalid-event.error.js';
 
 /** A pg DatabaseError as pg builds it: an Error with the SQLSTATE in `code` and a `severity`. */
@@ -55,5 +55,25 @@ describe('classifyError', () => {
 
   it('does not mistake a five-letter system error code for a SQLSTATE', () => {
     expect(classifyError(systemError('EPIPE')).kind).toBe('transient');
+  });
+});
+
+describe('retryCause', () => {
+  it.each([
+    [postgresError('40001'), 'serialization'],
+    [postgresError('40P01'), 'deadlock'],
+    [postgresError('57014'), 'timeout'],
+    [postgresError('08006'), 'connection'],
+    [postgresError('53300'), 'unavailable'],
+    [postgresError('57P01'), 'unavailable'],
+    [postgresError('42P01'), 'other'],
+    [postgresError('23505'), 'permanent'],
+    [systemError('ECONNREFUSED'), 'connection'],
+    [systemError('ETIMEDOUT'), 'timeout'],
+    [new Error('Connection terminated unexpectedly'), 'connection'],
+    [Object.assign(new Error('Request timed out'), { name: 'KafkaJSRequestTimeoutError' }), 'timeout'],
+    ['boom', 'other'],
+  ])('%s: %s', (error, cause) => {
+    expect(retryCause(error)).toBe(cause);
   });
 });

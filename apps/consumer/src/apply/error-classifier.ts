@@ -83,3 +83,40 @@ export function classifyError(error: unknown): Classification {
   }
   return { kind: 'transient', reason: 'unknown' };
 }
+
+/**
+ * Why a retry happened, as a metric label (a fixed set). `permanent`: a failure retried anyway because nothing may
+ * move past the record before it is settled (the dead-letter produce, the offset advance past a dead letter).
+ */
+export const RETRY_CAUSES = [
+  'connection',
+  'timeout',
+  'serialization',
+  'deadlock',
+  'unavailable',
+  'permanent',
+  'other',
+] as const;
+export type RetryCause = (typeof RETRY_CAUSES)[number];
+
+export function retryCause(error: unknown): RetryCause {
+  const classification = classifyError(error);
+  if (classification.kind === 'permanent') return 'permanent';
+  if (isPostgresError(error)) {
+    if (error.code === '40001') return 'serialization';
+    if (error.code === '40P01') return 'deadlock';
+    if (error.code === '57014' || error.code === '55P03') return 'timeout';
+    if (error.code.startsWith('08')) return 'connection';
+    // 53xxx insufficient resources (too many connections), 57P0x shutting down or starting, 58xxx I/O.
+    if (/^(53|57P|58)/.test(error.code)) return 'unavailable';
+    return 'other';
+  }
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && NODE_NETWORK_CODES.has(code))
+      return code === 'ETIMEDOUT' ? 'timeout' : 'connection';
+    if (/timeout|timed out/i.test(`${error.name} ${error.message}`)) return 'timeout';
+    if (/connect|terminated|closed|ECONN|socket/i.test(`${error.name} ${error.message}`)) return 'connection';
+  }
+  return 'other';
+}

@@ -7,11 +7,12 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '@app/config';
 import { KafkaClient } from '@app/kafka';
-import type { Consumer } from 'kafkajs';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import { ConsumerStatus } from '../health/consumer-status.service.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
+import { RewindRequiredError } from './rewind-required.error.js';
 
 const RESTART_MAX_DELAY_MS = 10_000;
 const STOP_WAIT_FOR_START_MS = 5000;
@@ -35,6 +36,9 @@ const STOP_WAIT_FOR_START_MS = 5000;
 export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private consumer: Consumer | undefined;
   private starting: Promise<void> | undefined;
+  /** The partitions this member owns since its last join, per topic, and its member id. */
+  private assignment = new Map<string, Set<number>>();
+  private memberId: string | undefined;
   private readonly stopping = new AbortController();
 
   constructor(
@@ -78,14 +82,22 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
       allowAutoTopicCreation: false,
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.memberId = payload.memberId;
+      this.assignment = new Map(
+        Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
+      );
       this.status.onJoined();
       this.logger.info(
         { memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment },
         'joined the consumer group',
       );
     });
-    consumer.on(consumer.events.REBALANCING, () => this.status.onRebalancing());
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.assignment = new Map();
+      this.status.onRebalancing();
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.assignment = new Map();
       this.status.onCrashed(payload.error.message);
       this.metrics.crashes.inc();
       this.logger.error({ err: payload.error, restart: payload.restart }, 'the Kafka consumer crashed');
@@ -93,6 +105,35 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
       if (!payload.restart && !this.stopping.signal.aborted) this.starting = this.restart(consumer);
     });
     return consumer;
+  }
+
+  private async eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    try {
+      await this.batches.handle(payload);
+    } catch (error) {
+      if (!(error instanceof RewindRequiredError)) throw error;
+      // Nothing of this batch was applied; the next fetch starts at Postgres' offset.
+      consumer.seek({ topic: error.topic, partition: error.partition, offset: String(error.offset) });
+    }
+  }
+
+  /** Whether this member owns the partition now (since its last join). */
+  owns(topic: string, partition: number): boolean {
+    return this.assignment.get(topic)?.has(partition) ?? false;
+  }
+
+  get member(): string | undefined {
+    return this.memberId;
+  }
+
+  /**
+   * Moves this member's position on a partition it owns (an operator's replay). The batch in flight on it, if
+   * any, turns stale and commits nothing more; fetching restarts at `offset`. Returns false if not owned.
+   */
+  seek(topic: string, partition: number, offset: number): boolean {
+    if (!this.consumer || !this.owns(topic, partition)) return false;
+    this.consumer.seek({ topic, partition, offset: String(offset) });
+    return true;
   }
 
   /** Connects, subscribes and runs, retrying with backoff until it works or the app stops. */
@@ -110,7 +151,7 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
           autoCommit: false,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: this.config.consumer.partitionsConcurrently,
-          eachBatch: (payload) => this.batches.handle(payload),
+          eachBatch: (payload) => this.eachBatch(consumer, payload),
         });
         if (this.stopping.signal.aborted) await consumer.stop();
         return;

@@ -5,7 +5,7 @@ import pRetry from 'p-retry';
 import { ConsumerStatus, type Dependency } from '../health/consumer-status.service.js';
 import { BatchAbandonedError } from './batch-abandoned.error.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
-import { classifyError } from './error-classifier.js';
+import { classifyError, retryCause } from './error-classifier.js';
 import { isRebalancing } from './kafka-errors.js';
 
 /** What a retry loop needs from the batch it works for. */
@@ -80,7 +80,7 @@ export class RetryService {
             if (!retriable(error)) return;
             failingSince ??= Date.now();
             this.status.failureStarted(scope.partitionKey, dependency, error.message);
-            this.metrics.retries.inc({ topic: scope.topic, dependency });
+            this.metrics.retries.inc({ topic: scope.topic, dependency, cause: retryCause(error) });
             // One line for the first failure, then one per ten attempts: an outage must not flood the logs.
             if (attemptNumber === 1 || attemptNumber % 10 === 0) {
               this.logger.warn(

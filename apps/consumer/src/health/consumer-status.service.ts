@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
+import { PinoLogger } from 'nestjs-pino';
 
 export type Dependency = 'postgres' | 'kafka';
 
@@ -26,7 +27,11 @@ export class ConsumerStatus {
   private readonly failures = new Map<string, Failure>();
   private readonly stallAfterMs: number;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext('ConsumerStatus');
     this.stallAfterMs = config.consumer.stallUnreadyMs;
   }
 
@@ -41,6 +46,8 @@ export class ConsumerStatus {
   /** kafkajs REBALANCING: the group is rebalancing; batches in flight must not commit to Kafka any more. */
   onRebalancing(): void {
     this.generationCount++;
+    // A state change, logged once per rebalance (the join that ends it is logged by the consumer).
+    this.logger.info({ generation: this.generationCount }, 'consumer group rebalancing: batches in flight stop');
   }
 
   /** kafkajs GROUP_JOIN: the consumer has its partitions and consumes. */
