@@ -1,17 +1,18 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppProcess, TestStack, WriteLoad, consumerLag, runCli, scrapeMetrics, waitFor } from '@app/testing';
+import {
+  AppProcess,
+  TestStack,
+  WriteLoad,
+  consumerLag,
+  dumpSchema,
+  restoreDump,
+  runCli,
+  scrapeMetrics,
+  waitFor,
+} from '@app/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-
-/** pg_dump/pg_restore of the server's major version (Debian keeps them under /usr/lib/postgresql/<v>/bin). */
-function pgTool(name: 'pg_dump' | 'pg_restore'): string {
-  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
-  const found = versions.map((v) => `/usr/lib/postgresql/${v}/bin/${name}`).find((p) => existsSync(p));
-  if (!found) throw new Error(`${name} not found under /usr/lib/postgresql`);
-  return found;
-}
 
 describe('ops CLI: replay', () => {
   let stack: TestStack;
@@ -71,7 +72,7 @@ describe('ops CLI: replay', () => {
     await load.until((l) => l.acked >= 400);
     const dumpedAt = new Date().toISOString();
     const dump = join(dir, 'mid-load.dump');
-    execFileSync(pgTool('pg_dump'), ['-d', stack.env['DATABASE_URL'] ?? '', '-n', stack.schema, '-Fc', '-f', dump]);
+    dumpSchema(stack.env['DATABASE_URL'] ?? '', stack.schema, dump);
     await load.until((l) => l.acked >= 1200);
     await load.stop();
     await expectTotals(load, 'restore');
@@ -79,7 +80,7 @@ describe('ops CLI: replay', () => {
     // Disaster: Postgres comes back from the dump, missing everything applied after it.
     await stop(consumer);
     await stack.query(`DROP SCHEMA "${stack.schema}" CASCADE`);
-    execFileSync(pgTool('pg_restore'), ['-d', stack.env['DATABASE_URL'] ?? '', dump]);
+    restoreDump(stack.env['DATABASE_URL'] ?? '', dump);
     expect(JSON.stringify(await postgresTotals('restore'))).not.toBe(
       JSON.stringify(Object.fromEntries([...load.oracle].sort())),
     );

@@ -13,3 +13,4 @@ export { EventLoad, type EventLoadOptions } from './event-load.js';
 export { consumerLag, waitForLagZero, type PartitionLag } from './consumer-lag.js';
 export { parsePrometheus, scrapeMetrics, type Sample } from './prometheus.js';
 export { runCli, type CliResult } from './cli.js';
+export { dumpSchema, restoreDump } from './pg-tools.js';

@@ -3,6 +3,7 @@ import { CounterViewModule } from '@app/counter-view';
 import { StoreModule } from '@app/store';
 import { ConsumerStatusModule } from '../health/consumer-status.module.js';
 import { LedgerPruner } from './ledger-pruner.service.js';
+import { OffsetGuard } from './offset-guard.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
 import { DeadLetterProducer } from './dead-letter.producer.js';
@@ -18,6 +19,7 @@ import { ViewSyncService } from './view-sync.service.js';
     RetryService,
     DeadLetterProducer,
     ViewSyncService,
+    OffsetGuard,
     BatchService,
     PersistenceConsumer,
     LedgerPruner,

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { Database } from '@app/db';
-import { KafkaAdmin } from '@app/kafka';
 import { type ChangeEvent, decodeEvent } from '@app/events';
 import {
   ActivityRepository,
@@ -22,6 +21,7 @@ import { classifyError } from './error-classifier.js';
 import { isRebalancing } from './kafka-errors.js';
 import { type RetryScope, RetryService } from './retry.service.js';
 import { summarizeTraces } from './trace-summary.js';
+import { OffsetGuard } from './offset-guard.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 import { ViewSyncService } from './view-sync.service.js';
 
@@ -140,7 +140,7 @@ export class BatchService {
     private readonly viewSync: ViewSyncService,
     private readonly status: ConsumerStatus,
     private readonly metrics: ConsumerMetrics,
-    private readonly admin: KafkaAdmin,
+    private readonly guard: OffsetGuard,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('Batch');
@@ -173,36 +173,12 @@ export class BatchService {
     }
   }
 
-  /**
-   * Postgres' offset is the truth about what is applied. A batch that starts beyond it skips messages that were
-   * never applied here: Postgres restored from a backup, or the group moved forward from outside. Then the
-   * consumer must go back to it (RewindRequiredError). A partition Postgres knows nothing of should start at
-   * the log start. Messages already deleted by retention cannot be re-read: that loss is counted and logged
-   * and applying goes on.
-   */
+  /** A batch that starts beyond Postgres' applied offset must not be applied: see OffsetGuard. */
   private async checkForGap(scope: BatchScope, delivered: number): Promise<void> {
-    const stored = await this.retry.run(scope, 'postgres', () =>
-      this.offsets.next(this.groupId, scope.topic, scope.partition),
+    const target = await this.retry.run(scope, 'postgres', () =>
+      this.guard.rewindTarget(scope.topic, scope.partition, delivered),
     );
-    if (stored !== undefined && delivered <= stored) return;
-    const log = await this.retry.run(scope, 'kafka', () => this.admin.partitionOffsets(scope.topic));
-    const low = log.find((p) => p.partition === scope.partition)?.low ?? 0;
-    const target = stored ?? low;
-    if (delivered <= target) return;
-    if (target < low) {
-      this.metrics.offsetGaps.inc({ topic: scope.topic, outcome: 'lost' });
-      this.logger.error(
-        { topic: scope.topic, partition: scope.partition, applied: target, logStart: low, delivered },
-        'messages between the applied offset and the log start were deleted by retention before being applied',
-      );
-      return;
-    }
-    this.metrics.offsetGaps.inc({ topic: scope.topic, outcome: 'rewound' });
-    this.logger.warn(
-      { topic: scope.topic, partition: scope.partition, applied: target, delivered },
-      'Kafka is ahead of Postgres on this partition: seeking back to the applied offset',
-    );
-    throw new RewindRequiredError(scope.topic, scope.partition, target, delivered);
+    if (target !== undefined) throw new RewindRequiredError(scope.topic, scope.partition, target, delivered);
   }
 
   private async applyChunk(scope: BatchScope, messages: KafkaMessage[], lastChunk: boolean): Promise<void> {

@@ -12,6 +12,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { ConsumerStatus } from '../health/consumer-status.service.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
+import { OffsetGuard } from './offset-guard.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 
 const RESTART_MAX_DELAY_MS = 10_000;
@@ -47,6 +48,7 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     private readonly batches: BatchService,
     private readonly status: ConsumerStatus,
     private readonly metrics: ConsumerMetrics,
+    private readonly guard: OffsetGuard,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('PersistenceConsumer');
@@ -87,6 +89,16 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
         Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
       );
       this.status.onJoined();
+      // Kafka resumes each partition at the group's committed offset; where Postgres is behind it (restored
+      // from a backup), seek back now, before waiting for a message that may never come.
+      const assignment = this.assignment;
+      this.guard
+        .checkAssignment(assignment, (topic, partition, offset) => {
+          if (this.assignment === assignment) consumer.seek({ topic, partition, offset: String(offset) });
+        })
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'could not compare Kafka and Postgres offsets after joining'),
+        );
       this.logger.info(
         { memberId: payload.memberId, isLeader: payload.isLeader, assignment: payload.memberAssignment },
         'joined the consumer group',
