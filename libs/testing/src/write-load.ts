@@ -2,8 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { uniqueName } from './env.js';
 
 export interface WriteLoadOptions {
-  /** API base URL, e.g. http://127.0.0.1:3000 */
-  baseUrl: string;
+  /**
+   * API base URL, e.g. http://127.0.0.1:3000, or several: each client starts on one and moves to the next
+   * when a request fails (an API process that died), as a client behind a load balancer would.
+   */
+  baseUrl: string | string[];
   /** Concurrent clients, each sending one request at a time. */
   clients?: number;
   /** Counters written to (names `<prefix>-<i>`). */
@@ -65,12 +68,25 @@ export class WriteLoad {
     });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops starting new writes and waits for the outstanding ones: each is retried with its key until it is
+   * acknowledged (a write may have been applied although its answer was lost, so giving up on it would make
+   * the oracle wrong). Call it with the services up. A write still unacknowledged after `graceMs` is
+   * abandoned and counted in `abandoned`; the oracle is exact only when that is 0.
+   */
+  async stop(graceMs = 120_000): Promise<void> {
     this.running = false;
+    this.deadline = Date.now() + graceMs;
     await Promise.all(this.workers);
   }
 
+  /** Writes given up at stop() without an acknowledgement: possibly applied, not in the oracle. */
+  abandoned = 0;
+  private deadline = Number.POSITIVE_INFINITY;
+
   private async worker(index: number): Promise<void> {
+    const urls = Array.isArray(this.options.baseUrl) ? this.options.baseUrl : [this.options.baseUrl];
+    let server = index % urls.length;
     let n = 0;
     while (this.running) {
       const name = this.names[(index + n) % this.names.length] ?? 'load';
@@ -79,25 +95,30 @@ export class WriteLoad {
       n += 1;
       // Retry the same key until acknowledged: an unacknowledged write may still have been applied.
       for (let attempt = 0; ; attempt++) {
-        const outcome = await this.send(name, by, key);
+        const outcome = await this.send(urls[server] ?? '', name, by, key);
         if (outcome.ok) {
           this.acknowledge(name, by, outcome.eventId, outcome.mode, outcome.status);
           break;
         }
         this.stats.refused.set(outcome.status, (this.stats.refused.get(outcome.status) ?? 0) + 1);
-        if (!this.running) break;
+        if (outcome.status === 0) server = (server + 1) % urls.length;
+        if (!this.running && Date.now() > this.deadline) {
+          this.abandoned += 1;
+          break;
+        }
         await sleep(Math.min(50 * 2 ** attempt, 500));
       }
     }
   }
 
   private async send(
+    baseUrl: string,
     name: string,
     by: number,
     key: string,
   ): Promise<{ ok: true; status: number; eventId: string; mode: string } | { ok: false; status: number }> {
     try {
-      const response = await fetch(`${this.options.baseUrl}/v1/counters/${name}/increment`, {
+      const response = await fetch(`${baseUrl}/v1/counters/${name}/increment`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': key, ...this.options.headers },
         body: JSON.stringify({ by }),

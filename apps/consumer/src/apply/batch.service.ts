@@ -118,8 +118,9 @@ class BatchScope implements RetryScope {
  *    (the event id is the primary key), and the partition's next offset. A transient failure is retried with
  *    backoff; a permanent one (Postgres rejects one record) splits the chunk in halves until the bad record is
  *    alone, which is dead-lettered, so all the others are applied.
- * 4. Only after the commit: resolve and commit the offset in Kafka (unless the partition was revoked meanwhile),
- *    heartbeat, and bring Redis up to date (best effort).
+ * 4. Only after the commit: bring Redis up to date (best effort), then resolve and commit the offset in Kafka
+ *    (unless the partition was revoked meanwhile) and heartbeat. Redis before Kafka: a crash between the two
+ *    makes Kafka redeliver, and the redelivered (skipped) ids are reconciled then.
  *
  * Nothing is thrown out of `eachBatch` except a rebalance, to make kafkajs rejoin: with several partitions
  * consumed concurrently, one throw restarts them all (tulios/kafkajs#945). Stopping or a stale batch just ends it.
@@ -224,15 +225,18 @@ export class BatchService {
       outcome = merge(outcome, await this.applyOrSplit(scope, valid, end, new Map()));
     }
 
-    // Post-commit. A revoked partition gets no Kafka commit from here (its new owner commits); Postgres has it.
-    const stale = scope.isStale();
-    const rebalance = stale ? undefined : await this.commitToKafka(scope, lastMessageOffset, end);
+    // Post-commit. Redis first, then Kafka: if the process dies in between, Kafka redelivers the chunk, its
+    // messages are skipped (below the Postgres offset) but still reconciled, so the view never keeps applied
+    // ids in `pending` under a base that already counts them (a double count). Redis failures do not block.
     await this.viewSync.afterCommit({
       increments: [...outcome.increments, ...skipped],
       changed: [...outcome.changed.values()],
       actors: outcome.actors,
       dropped: outcome.dropped,
     });
+    // A revoked partition gets no Kafka commit from here (its new owner commits); Postgres has it.
+    const stale = scope.isStale();
+    const rebalance = stale ? undefined : await this.commitToKafka(scope, lastMessageOffset, end);
 
     const seconds = (performance.now() - started) / 1000;
     this.record(scope, messages, skippedCount, outcome, seconds);
