@@ -14,3 +14,4 @@ export { consumerLag, waitForLagZero, type PartitionLag } from './consumer-lag.j
 export { parsePrometheus, scrapeMetrics, type Sample } from './prometheus.js';
 export { runCli, type CliResult } from './cli.js';
 export { dumpSchema, restoreDump } from './pg-tools.js';
+export { PrometheusServer, ensurePrometheus, type PromSeries } from './prometheus-server.js';

@@ -64,6 +64,10 @@ function sendProblem(reply: FastifyReply, request: FastifyRequest, error: unknow
   return reply.status(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
+function isHealthReport(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && 'status' in body && ('details' in body || 'reason' in body);
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   constructor(private readonly logger: PinoLogger) {
@@ -74,6 +78,12 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();
+    // A failed readiness check is an answer, not an error: Terminus' body (which check is down) goes out as
+    // it is, and is not logged (probes ask every few seconds).
+    if (error instanceof HttpException && isHealthReport(error.getResponse())) {
+      void reply.status(error.getStatus()).send(error.getResponse());
+      return;
+    }
     const { problem: body } = toProblem(error, request.url);
     if (body.status >= 500 && !(error instanceof ApiError)) {
       this.logger.error({ err: error }, 'request failed');

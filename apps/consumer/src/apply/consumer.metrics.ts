@@ -141,6 +141,7 @@ export class ConsumerMetrics {
       }
       for (const errorClass of PERMANENT_ERROR_CLASSES) this.deadLetters.inc({ topic, error_class: errorClass }, 0);
       this.kafkaCommitFailures.inc({ topic }, 0);
+      for (const outcome of ['rewound', 'lost']) this.offsetGaps.inc({ topic, outcome }, 0);
     }
     for (const target of ['counter_view', 'feed_cache']) this.redisFailures.inc({ target }, 0);
   }
