@@ -1,88 +1,99 @@
-// Ingestion throughput and latency of the API, write-behind against write-through, single and batch, side by
-// side in one run on one machine (so the ratios hold even when the machine is noisy; the absolute numbers do
-// not travel). Run: npm run bench -- ingest   (DURATION=10 CONNECTIONS=50 to change the load)
-import autocannon from 'autocannon';
-import { type Row, report } from './lib/report.ts';
-import { App, BenchStack } from './lib/stack.ts';
+// Ingestion throughput and latency: the API in write-behind mode (Redis view + Kafka, the default) against the
+// same API in write-through mode (Postgres + Redis synchronously, the fallback) and against a naive server doing
+// one INSERT per request (servers/naive.server.ts), single increments and batches, same load generator. The three
+// servers run side by side; each endpoint shape is measured on each in turn, in ROUNDS alternating turns, so the
+// ratios hold on a noisy machine (the absolute numbers do not travel). No consumer runs: this measures the API alone.
+// Run: npm run bench -- ingest   (DURATION=12 ROUNDS=3 WARMUP=3 CONNECTIONS=50 BATCH=100 COUNTERS=1000)
+import { incrementRequests, load, measureRounds } from './lib/load.ts';
+import { type Row, Scenario, ratio } from './lib/report.ts';
+import { App, BenchStack, envNumber, shared } from './lib/stack.ts';
 
-const DURATION = Number(process.env['DURATION'] ?? 10);
-const CONNECTIONS = Number(process.env['CONNECTIONS'] ?? 50);
-const BATCH = 100;
-const COUNTERS = 1000;
+const DURATION = envNumber('DURATION', 12);
+const WARMUP = envNumber('WARMUP', 3);
+const CONNECTIONS = envNumber('CONNECTIONS', 50);
+const ROUNDS = envNumber('ROUNDS', 3);
+const BATCH = envNumber('BATCH', 100);
+const COUNTERS = envNumber('COUNTERS', 1000);
 
-let seq = 0;
-const counter = () => `bench:${(seq++ * 7919) % COUNTERS}`;
+const scenario = new Scenario(
+  'ingest',
+  `Ingestion: write-behind vs write-through vs naive INSERT (${CONNECTIONS} connections, ${DURATION} s each)`,
+  { DURATION, ROUNDS, WARMUP, CONNECTIONS, BATCH, COUNTERS },
+  ['DURATION', 'ROUNDS', 'WARMUP', 'CONNECTIONS', 'BATCH', 'COUNTERS'],
+);
 
-async function load(url: string, batch: boolean) {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: DURATION,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) =>
-          batch
-            ? {
-                ...request,
-                path: '/v1/counters/batch',
-                body: JSON.stringify({ increments: Array.from({ length: BATCH }, () => ({ name: counter(), by: 1 })) }),
-              }
-            : { ...request, path: `/v1/counters/${counter()}/increment`, body: '{"by":1}' },
-      },
-    ],
-  });
-  const ok = result['2xx'];
-  return {
-    ok,
-    errors: result.non2xx + result.errors + result.timeouts,
-    rps: ok / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-  };
-}
+const WB = 'write-behind (API)';
+const WT = 'write-through (API)';
+const NAIVE = 'naive INSERT per request';
+const SINGLE = 'single increment';
+const BATCHED = `batch of ${BATCH}`;
 
 const rows: Row[] = [];
 const stack = await BenchStack.create();
+const servers: { variant: string; app: App }[] = [];
 try {
-  for (const mode of ['write-behind', 'write-through'] as const) {
-    const api = await App.start('api', { ...stack.env, API_WRITE_MODE_COUNTERS: mode });
-    try {
-      await load(api.url, false); // warm-up: JIT, connections, topic metadata
-      for (const batch of [false, true]) {
-        const r = await load(api.url, batch);
-        rows.push({
-          bench: batch ? `batch of ${BATCH}` : 'single increment',
-          variant: mode,
-          unit: 'req/s',
-          rate: r.rps,
-          p50Ms: r.p50,
-          p99Ms: r.p99,
-          extra: { 'events/s': Math.round(r.rps * (batch ? BATCH : 1)), errors: r.errors },
-        });
-      }
-    } finally {
-      await api.stop();
+  servers.push({ variant: WB, app: await App.start('api', { ...stack.env, API_WRITE_MODE_COUNTERS: 'write-behind' }) });
+  servers.push({
+    variant: WT,
+    app: await App.start('api', { ...stack.env, API_WRITE_MODE_COUNTERS: 'write-through' }),
+  });
+  servers.push({
+    variant: NAIVE,
+    app: await App.script('naive', 'servers/naive.server.ts', {
+      DATABASE_URL: shared.DATABASE_URL,
+      DATABASE_SCHEMA: stack.id,
+    }),
+  });
+  // Warm-up: JIT, connection pools, topic metadata.
+  for (const { app } of servers) {
+    await load({ url: app.url, connections: CONNECTIONS, durationSeconds: WARMUP, next: incrementRequests(COUNTERS) });
+  }
+  for (const batch of [undefined, BATCH]) {
+    const bench = batch === undefined ? SINGLE : BATCHED;
+    const measured = await measureRounds(
+      servers.map(({ variant, app }) => ({ name: variant, app, next: incrementRequests(COUNTERS, batch) })),
+      { connections: CONNECTIONS, durationSeconds: DURATION, rounds: ROUNDS },
+    );
+    for (const [variant, r] of measured) {
+      rows.push({
+        bench,
+        variant,
+        unit: 'req/s',
+        rate: r.rps,
+        p50Ms: r.p50,
+        p99Ms: r.p99,
+        extra: {
+          'events/s': Math.round(r.rps * (batch ?? 1)),
+          errors: r.errors,
+          'CPU ms/req': Number(r.cpuMsPerRequest.toFixed(3)),
+          'RSS MB': Math.round(r.rssMb),
+        },
+      });
     }
   }
 } finally {
+  await Promise.all(servers.map(({ app }) => app.stop()));
   await stack.dispose();
 }
 
-const rate = (bench: string, variant: string) =>
-  rows.find((r) => r.bench === bench && r.variant === variant)?.rate ?? NaN;
-report(`ingest (${CONNECTIONS} connections, ${DURATION}s each)`, rows, [
-  {
-    label: 'single: write-behind / write-through req/s',
-    value: rate('single increment', 'write-behind') / rate('single increment', 'write-through'),
-  },
-  {
-    label: `batch: write-behind / write-through req/s`,
-    value: rate(`batch of ${BATCH}`, 'write-behind') / rate(`batch of ${BATCH}`, 'write-through'),
-  },
-  {
-    label: `write-behind: batch events/s / single events/s`,
-    value: (rate(`batch of ${BATCH}`, 'write-behind') * BATCH) / rate('single increment', 'write-behind'),
-  },
+const row = (bench: string, variant: string) => rows.find((r) => r.bench === bench && r.variant === variant);
+const rate = (bench: string, variant: string) => row(bench, variant)?.rate ?? NaN;
+const p99 = (bench: string, variant: string) => row(bench, variant)?.p99Ms ?? NaN;
+const cpu = (bench: string, variant: string) => Number(row(bench, variant)?.extra?.['CPU ms/req'] ?? NaN);
+await scenario.report(rows, [
+  ratio('single: write-behind / write-through req/s', rate(SINGLE, WB) / rate(SINGLE, WT), { op: '>=', threshold: 5 }),
+  ratio('single: write-behind / write-through p99', p99(SINGLE, WB) / p99(SINGLE, WT), { op: '<=', threshold: 0.5 }),
+  ratio(`${BATCHED}: write-behind / write-through req/s`, rate(BATCHED, WB) / rate(BATCHED, WT), {
+    op: '>=',
+    threshold: 5,
+  }),
+  ratio(`${BATCHED}: write-behind / write-through p99`, p99(BATCHED, WB) / p99(BATCHED, WT), {
+    op: '<=',
+    threshold: 0.5,
+  }),
+  ratio('single: CPU per request, write-through / write-behind', cpu(SINGLE, WT) / cpu(SINGLE, WB)),
+  ratio(`${BATCHED}: CPU per request, write-through / write-behind`, cpu(BATCHED, WT) / cpu(BATCHED, WB)),
+  ratio('single: write-behind / naive INSERT req/s', rate(SINGLE, WB) / rate(SINGLE, NAIVE)),
+  ratio(`${BATCHED}: write-behind / naive INSERT req/s`, rate(BATCHED, WB) / rate(BATCHED, NAIVE)),
+  ratio(`write-behind: ${BATCHED} events/s / single events/s`, (rate(BATCHED, WB) * BATCH) / rate(SINGLE, WB)),
 ]);

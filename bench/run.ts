@@ -1,5 +1,7 @@
-// `npm run bench [-- name...]`: runs the benchmarks (all, or those named) one after the other.
+// `npm run bench [-- name...]`: runs the benchmarks (all, or those whose file name starts with a given name) one
+// after the other, and prints the total time.
 import { readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +15,15 @@ if (chosen.length === 0) {
   process.stderr.write(`no benchmark matches ${wanted.join(' ')}; there are: ${all.join(', ')}\n`);
   process.exit(64);
 }
+const started = performance.now();
 for (const file of chosen) {
   process.stdout.write(`\n=== ${file}\n`);
   await import(join(dir, file));
 }
+const minutes = (performance.now() - started) / 60_000;
+process.stdout.write(
+  `\n${chosen.length} benchmark${chosen.length === 1 ? '' : 's'} in ${minutes.toFixed(1)} min` +
+    ` (load average now ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})\n`,
+);

@@ -4,20 +4,43 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BENCH_DIR = join(ROOT, 'bench');
 
 export const shared = {
   KAFKA_BROKERS: process.env['KAFKA_BROKERS'] || '127.0.0.1:9092',
   DATABASE_URL: process.env['DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/test',
   REDIS_URL: process.env['REDIS_URL'] || 'redis://127.0.0.1:6379',
 };
+
+/** A number from the environment (`DURATION=5 npm run bench -- ingest`), or the default. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`${name}=${raw} is not a number`);
+  return value;
+}
+
+/** A comma-separated list of numbers from the environment (`KEYS=1,1000`), or the default. */
+export function envNumbers(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return raw.split(',').map((part) => {
+    const value = Number(part);
+    if (!Number.isFinite(value)) throw new Error(`${name}=${raw}: ${part} is not a number`);
+    return value;
+  });
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -56,7 +79,8 @@ export class BenchStack {
   readonly pg = new pg.Pool({ connectionString: shared.DATABASE_URL, max: 2 });
   env: Record<string, string> = {};
 
-  static async create(partitions = 12): Promise<BenchStack> {
+  /** `migrate: false` for a benchmark that needs only the schema name and key prefix (no topics, no tables). */
+  static async create(partitions = 12, options: { migrate?: boolean } = {}): Promise<BenchStack> {
     const stack = new BenchStack();
     stack.env = {
       ...shared,
@@ -73,8 +97,10 @@ export class BenchStack {
       // The load generator sends far more than a client would; rate limits are not what is measured.
       API_RATE_LIMIT: '10000000',
     };
-    cli(['topics'], stack.env);
-    cli(['migrate'], stack.env);
+    if (options.migrate !== false) {
+      cli(['topics'], stack.env);
+      cli(['migrate'], stack.env);
+    }
     return stack;
   }
 
@@ -91,6 +117,23 @@ export class BenchStack {
     await admin.disconnect();
     await this.pg.query(`DROP SCHEMA IF EXISTS "${this.id}" CASCADE`);
     await this.pg.end();
+    await deleteRedisKeys(`${this.id}:`);
+  }
+}
+
+/** Removes every Redis key under `prefix` (the view, idempotency records and caches a benchmark left). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(shared.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -102,21 +145,67 @@ function cli(args: string[], env: Record<string, string>): void {
   if (run.status !== 0) throw new Error(`cli ${args.join(' ')} failed: ${run.stderr}`);
 }
 
-export function appEntry(app: 'api' | 'consumer' | 'cli'): string {
-  return join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
+export type AppName = 'api' | 'consumer' | 'cli';
+
+/**
+ * Where the built apps are: `dist/`, or BENCH_DIST (another build of the apps, e.g. of the code before a change,
+ * to measure before and after with the same benchmark).
+ */
+export const DIST = process.env['BENCH_DIST'] || join(ROOT, 'dist');
+
+export function appEntry(app: AppName): string {
+  return join(DIST, 'apps', app, 'apps', app, 'src', 'main.js');
 }
 
-/** A built app as a child process. */
+/**
+ * A module of a built app (dist/apps/<app>/<path>.js), for the benchmarks that run one piece of the app in the
+ * benchmark's own process (the producer's micro-batcher, the consumer's SQL, the view's scripts), so that it is
+ * measured next to a standalone loop with nothing else differing. `path` is relative to the app's output root,
+ * e.g. `libs/store/src/index.js`. Typed by the caller, which declares the little it uses.
+ */
+export async function importBuilt<T>(app: AppName, path: string): Promise<T> {
+  return (await import(pathToFileURL(join(DIST, 'apps', app, path)).href)) as T;
+}
+
+/** Resident memory of a process: now, and the most it ever had (the kernel's high-water mark), in MB. */
+export function rssOf(pid: number | undefined): { rssMb: number; peakMb: number } {
+  if (pid === undefined) return { rssMb: NaN, peakMb: NaN };
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+  } catch {
+    return { rssMb: NaN, peakMb: NaN };
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (Linux clock ticks are 1/100 s). */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * A server under test as a child process: a built app (`App.start('api', env)`), or a reference server of the
+ * benchmarks (`App.script('naive', 'servers/naive.server.ts', env)`), ready when `readyPath` answers 200.
+ */
 export class App {
-  readonly name: 'api' | 'consumer';
+  readonly name: string;
   readonly port: number;
   private readonly child: ChildProcess;
   private output = '';
 
-  private constructor(name: 'api' | 'consumer', port: number, env: Record<string, string>) {
+  private constructor(name: string, port: number, args: string[], env: Record<string, string>) {
     this.name = name;
     this.port = port;
-    this.child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', appEntry(name)], {
+    this.child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', ...args], {
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -125,13 +214,31 @@ export class App {
     this.child.stderr?.on('data', keep);
   }
 
-  static async start(name: 'api' | 'consumer', env: Record<string, string>): Promise<App> {
+  /**
+   * A built app. `nodeArgs` go before the entry point, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']` to
+   * profile it (the profile is written when it exits on SIGTERM).
+   */
+  static async start(name: 'api' | 'consumer', env: Record<string, string>, nodeArgs: string[] = []): Promise<App> {
     const port = await freePort();
-    const app = new App(name, port, { ...env, [name === 'api' ? 'API_PORT' : 'CONSUMER_PORT']: String(port) });
+    const portVar = name === 'api' ? 'API_PORT' : 'CONSUMER_PORT';
+    // APP_NODE_ARGS: V8/Node flags for every app started (e.g. `--max-semi-space-size=16`), to compare settings.
+    const extra = (process.env['APP_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const args = [...extra, ...nodeArgs, appEntry(name)];
+    return App.ready(new App(name, port, args, { ...env, [portVar]: String(port) }));
+  }
+
+  /** A benchmark's own server under bench/ (plain TypeScript run by Node), listening on the env's PORT. */
+  static async script(name: string, file: string, env: Record<string, string>, readyPath = '/'): Promise<App> {
+    const port = await freePort();
+    const args = ['--disable-warning=ExperimentalWarning', join(BENCH_DIR, file)];
+    return App.ready(new App(name, port, args, { ...env, PORT: String(port) }), readyPath);
+  }
+
+  private static async ready(app: App, readyPath = '/health/ready'): Promise<App> {
     await waitUntil(async () => {
-      if (app.child.exitCode !== null) throw new Error(`${name} exited:\n${app.output}`);
-      return (await fetch(`${app.url}/health/ready`)).status === 200;
-    }, `${name} ready`).catch((error: unknown) => {
+      if (app.child.exitCode !== null) throw new Error(`${app.name} exited:\n${app.output}`);
+      return (await fetch(`${app.url}${readyPath}`)).status === 200;
+    }, `${app.name} ready`).catch((error: unknown) => {
       app.child.kill('SIGKILL');
       throw new Error(`${(error as Error).message}\n${app.output}`);
     });
@@ -142,9 +249,55 @@ export class App {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** CPU seconds the process has used so far. */
+  cpuSeconds(): number {
+    return cpuSecondsOf(this.child.pid);
+  }
+
+  /** Resident memory now and its high-water mark since the process started, in MB. */
+  memory(): { rssMb: number; peakMb: number } {
+    return rssOf(this.child.pid);
+  }
+
+  /** The sum of a Prometheus metric's series from the app's /metrics: all of them, or those whose labels hold `label`. */
+  async metric(name: string, label?: string): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      .filter((line) => label === undefined || line.includes(label))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     this.child.kill('SIGTERM');
     await once(this.child, 'exit');
+  }
+}
+
+/**
+ * Samples a process's resident memory every 250 ms while `work` runs; returns the most seen, in MB, and the CPU
+ * seconds the process used meanwhile (on a shared machine, CPU per request is steadier than requests per second).
+ */
+export async function peakRss<T>(
+  app: App,
+  work: () => Promise<T>,
+): Promise<{ result: T; rssMb: number; cpuSeconds: number }> {
+  const cpuBefore = app.cpuSeconds();
+  let most = app.memory().rssMb;
+  const timer = setInterval(() => {
+    const now = app.memory().rssMb;
+    if (now > most) most = now;
+  }, 250);
+  try {
+    const result = await work();
+    return { result, rssMb: Math.max(most, app.memory().rssMb), cpuSeconds: app.cpuSeconds() - cpuBefore };
+  } finally {
+    clearInterval(timer);
   }
 }

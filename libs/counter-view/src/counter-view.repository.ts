@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { RedisClient } from '@app/redis';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ADD_PENDING, READ, RECONCILE, REMOVE_PENDING } from './counter-view.scripts.js';
 
 /** What the view holds for one counter. `base` is undefined on a miss (expired, evicted or flushed). */
@@ -25,6 +25,12 @@ interface ViewCommands {
   wbViewRead(base: string, pending: string): Promise<Reply>;
 }
 
+/** The same commands queued on a pipeline (they answer with the pipeline, the replies come from `exec`). */
+interface PipelineViewCommands {
+  wbViewAdd(base: string, pending: string, ...args: (string | number)[]): ChainableCommander;
+  wbViewReconcile(base: string, pending: string, ...args: (string | number)[]): ChainableCommander;
+}
+
 const keys = (name: string) => [`{c:${name}}:base`, `{c:${name}}:pending`] as const;
 
 function snapshot([value, version, sum]: Reply): ViewSnapshot {
@@ -39,7 +45,7 @@ function snapshot([value, version, sum]: Reply): ViewSnapshot {
 export class CounterViewRepository {
   private readonly redis: Redis & ViewCommands;
 
-  constructor(client: RedisClient) {
+  constructor(private readonly client: RedisClient) {
     const redis = client.redis;
     redis.defineCommand('wbViewAdd', { numberOfKeys: 2, lua: ADD_PENDING });
     redis.defineCommand('wbViewRemove', { numberOfKeys: 2, lua: REMOVE_PENDING });
@@ -53,6 +59,29 @@ export class CounterViewRepository {
     return snapshot(
       await this.redis.wbViewAdd(base, pending, entry.eventId, entry.delta, entry.acceptedAt, pendingTtlMs),
     );
+  }
+
+  /**
+   * `addPending` for many counters in one round trip and one socket write (pipelineGroups: one pipeline on a single
+   * server, one per counter on a cluster), replies not needed. Sent one by one, a batch of 100 cost 100 socket
+   * writes, the largest single cost of the batch endpoint in a CPU profile.
+   */
+  async addPendingMany(entries: { name: string; entry: PendingEntry }[], pendingTtlMs: number): Promise<void> {
+    const replies = await this.client.pipelineGroups(
+      entries.map(({ name, entry }) => (pipeline) => {
+        const [base, pending] = keys(name);
+        (pipeline as ChainableCommander & PipelineViewCommands).wbViewAdd(
+          base,
+          pending,
+          entry.eventId,
+          entry.delta,
+          entry.acceptedAt,
+          pendingTtlMs,
+        );
+      }),
+    );
+    const failed = replies.flat().find(([error]) => error !== null);
+    if (failed?.[0]) throw failed[0];
   }
 
   async removePending(name: string, eventIds: string[]): Promise<ViewSnapshot> {
@@ -70,6 +99,29 @@ export class CounterViewRepository {
     return snapshot(
       await this.redis.wbViewReconcile(base, pending, state.value, state.version, baseTtlMs, ...appliedIds),
     );
+  }
+
+  /** `reconcile` of many counters in one pipeline (see addPendingMany); the snapshots in the order given. */
+  async reconcileMany(
+    items: { name: string; state: { value: number; version: number }; appliedIds: string[]; baseTtlMs: number }[],
+  ): Promise<ViewSnapshot[]> {
+    const replies = await this.client.pipelineGroups(
+      items.map(({ name, state, appliedIds, baseTtlMs }) => (pipeline) => {
+        const [base, pending] = keys(name);
+        (pipeline as ChainableCommander & PipelineViewCommands).wbViewReconcile(
+          base,
+          pending,
+          state.value,
+          state.version,
+          baseTtlMs,
+          ...appliedIds,
+        );
+      }),
+    );
+    return replies.map(([[error, reply] = [null, null]]) => {
+      if (error) throw error;
+      return snapshot(reply as Reply);
+    });
   }
 
   async read(name: string): Promise<ViewSnapshot> {

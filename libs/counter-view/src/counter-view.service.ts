@@ -49,12 +49,11 @@ export class CounterView {
 
   /**
    * Adds many deltas (a batch), without computing values: a cold counter is filled by its next read, not
-   * here, so a batch over a thousand cold counters does not cost a thousand Postgres reads. The commands are
-   * issued together and run in order on the connection.
+   * here, so a batch over a thousand cold counters does not cost a thousand Postgres reads. The commands go in
+   * one pipeline.
    */
   async addPendingMany(entries: { name: string; entry: PendingEntry }[]): Promise<void> {
-    const ttl = this.config.redis.view.pendingTtlMs;
-    await Promise.all(entries.map(({ name, entry }) => this.view.addPending(name, entry, ttl)));
+    await this.view.addPendingMany(entries, this.config.redis.view.pendingTtlMs);
   }
 
   /** Takes back deltas that will not be applied (their send failed). */
@@ -76,12 +75,18 @@ export class CounterView {
       else idsByName.set(inc.name, [inc.eventId]);
     }
     const states = new Map(changed.map((s) => [s.name, s]));
+    // One pipeline for all of them: a consumer's chunk touches hundreds of counters, and one script call each cost
+    // one socket write each.
+    const known = [...idsByName].flatMap(([name, appliedIds]) => {
+      const state = states.get(name);
+      return state ? [{ name, state, appliedIds, baseTtlMs: this.baseTtl }] : [];
+    });
+    const snapshots = await this.view.reconcileMany(known);
+    const reconciled = new Map(known.map(({ name }, i) => [name, snapshots[i]]));
     const values = await Promise.all(
-      [...idsByName].map(async ([name, ids]): Promise<[string, number]> => {
-        const state = states.get(name);
-        if (!state) return [name, total(await this.fill(name))];
-        const snap = await this.view.reconcile(name, state, ids, this.baseTtl);
-        return [name, total(snap.base ? snap : await this.fill(name))];
+      [...idsByName.keys()].map(async (name): Promise<[string, number]> => {
+        const snap = reconciled.get(name);
+        return [name, total(snap?.base ? snap : await this.fill(name))];
       }),
     );
     return new Map(values);

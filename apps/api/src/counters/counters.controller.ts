@@ -26,6 +26,10 @@ interface IncrementResult {
 
 const statusOf = (mode: WriteModeUsed) => (mode === 'write-behind' ? 202 : 200);
 
+/** Only a write with an idempotency key is ever compared by fingerprint: the hash is not computed for the others. */
+const fingerprint = (key: string | undefined, body: object) =>
+  key === undefined ? '' : IdempotencyService.fingerprint(body);
+
 @Controller('v1/counters')
 @UseGuards(ApiKeyGuard, ThrottlerGuard)
 export class CountersController {
@@ -53,7 +57,7 @@ export class CountersController {
     const { by } = new ZodPipe(this.bodies.single).transform(rawBody ?? {}, { type: 'body' });
     const [answer] = await this.idempotent.run<{ name: string; by: number }, IncrementResult>(
       clientId,
-      [{ key, fingerprint: IdempotencyService.fingerprint({ counter: name, by }), value: { name, by } }],
+      [{ key, fingerprint: fingerprint(key, { counter: name, by }), value: { name, by } }],
       async ([item]) => {
         if (item === undefined) return [];
         const increment = { eventId: eventId(clientId, key), name: item.name, by: item.by };
@@ -91,7 +95,7 @@ export class CountersController {
       clientId,
       increments.map((item) => ({
         key: item.id,
-        fingerprint: IdempotencyService.fingerprint({ counter: item.name, by: item.by }),
+        fingerprint: fingerprint(item.id, { counter: item.name, by: item.by }),
         value: item,
       })),
       async (items) => {

@@ -21,13 +21,16 @@ interface Waiting {
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** performance.now() when it was queued: the linger counts from the oldest waiting entry. */
+  queuedAt: number;
 }
 
 /**
  * Publishes change events to Kafka, batching across HTTP requests: kafkajs sends one request per `send`, so
  * events from concurrent requests are gathered for up to API_PRODUCE_LINGER_MS (or until the count or byte
  * bound) and sent in one acks=all request. One request is in flight at a time; while it runs, the next batch
- * gathers, so batches grow with load.
+ * gathers, so batches grow with load, and goes as soon as that request is answered (the linger applies only to
+ * a publisher that was idle).
  *
  * Memory is bounded: at most API_PRODUCE_MAX_QUEUED_EVENTS wait (past it, `publish` fails at once), and each
  * waits at most API_PRODUCE_TIMEOUT_MS. A circuit breaker (opossum) opens after repeated failures or
@@ -42,6 +45,8 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   private queuedBytes = 0;
   private sending = false;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the last Kafka request was answered (or failed). */
+  private lastSendEndedAt = -Infinity;
   /** The last kafkajs send, which may outlive its timeout: the next waits for it, so sends never pile up. */
   private lastSend: Promise<unknown> = Promise.resolve();
   private readonly settings: AppConfig['api']['produce'];
@@ -114,6 +119,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
         reject,
         // Still queued at the deadline (a stuck send ahead of it): give up on Kafka, never send it later.
         timer: setTimeout(() => this.expire(waiting), this.settings.timeoutMs),
+        queuedAt: performance.now(),
       };
       this.queue.push(waiting);
       this.queuedEvents += messages.length;
@@ -142,10 +148,19 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   private schedule(): void {
     if (this.sending || this.queue.length === 0) return;
     const full = this.queuedEvents >= this.settings.maxBatchEvents || this.queuedBytes >= this.settings.maxBatchBytes;
-    if (full || this.settings.lingerMs === 0) {
+    // Lingering is for an idle publisher: it lets the first events after a quiet spell gather company. A busy one
+    // (a request answered less than a linger ago) sends at once what gathered while that request was in flight and
+    // in the same turn of the event loop: the batch grows with the load and the time Kafka takes, and no timer
+    // stands between two requests. Lingering after every request capped a busy process at one request per
+    // (linger + send time): 0.2x the throughput of a plain loop of the same batches (bench/producer.bench.ts).
+    // The linger counts from the oldest waiting entry, as Kafka's linger.ms does.
+    const now = performance.now();
+    const busy = now - this.lastSendEndedAt < this.settings.lingerMs;
+    const waited = now - (this.queue[0]?.queuedAt ?? now);
+    if (full || busy || waited >= this.settings.lingerMs) {
       this.flushSoon();
     } else {
-      this.lingerTimer ??= setTimeout(() => this.flushSoon(), this.settings.lingerMs);
+      this.lingerTimer ??= setTimeout(() => this.flushSoon(), this.settings.lingerMs - waited);
     }
   }
 
@@ -182,6 +197,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
       await this.send(batch, events);
     } finally {
       this.sending = false;
+      if (batch.length > 0) this.lastSendEndedAt = performance.now();
       if (this.queue.length > 0) setImmediate(() => this.schedule());
     }
   }

@@ -299,9 +299,7 @@ export class BatchService {
   private async transaction(scope: BatchScope, records: DecodedRecord[], end: number): Promise<Outcome> {
     const increments: CounterIncrement[] = [];
     const activities: ActivityRecord[] = [];
-    const acceptedAt = new Map<string, number>();
     for (const { event } of records) {
-      acceptedAt.set(event.id, event.ts);
       switch (event.type) {
         case 'counter.incremented':
           increments.push(toIncrement(event));
@@ -328,11 +326,17 @@ export class BatchService {
     const committedAt = Date.now();
     this.metrics.lastCommit.set({ topic: scope.topic, partition: String(scope.partition) }, committedAt / 1000);
     const endToEnd = this.metrics.endToEnd.labels({ topic: scope.topic });
-    for (const id of [...counters.appliedIds, ...inserted.map((a) => a.id)]) {
-      const ts = acceptedAt.get(id);
-      if (ts !== undefined) endToEnd.observe(Math.max(0, committedAt - ts) / 1000);
-    }
     const applied = counters.appliedIds.length + inserted.length;
+    // The end-to-end latency of each event applied now (not of duplicates). When every record was applied (the
+    // usual case) no lookup by id is needed: a Map of thousands of ids per chunk was ~5% of the consumer's CPU.
+    const appliedNow =
+      applied === records.length ? undefined : new Set([...counters.appliedIds, ...inserted.map((a) => a.id)]);
+    for (const { event } of records) {
+      // An id twice in the chunk (a duplicate delivery) was applied once and is observed once.
+      if (appliedNow === undefined || appliedNow.delete(event.id)) {
+        endToEnd.observe(Math.max(0, committedAt - event.ts) / 1000);
+      }
+    }
     return {
       ...emptyOutcome(),
       increments,
