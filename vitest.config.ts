@@ -15,6 +15,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
+          setupFiles: ['test/setup-file.ts'],
           // Kafka, Postgres, Redis and the spawned apps share two cores: two test files at a time, after the
           // unit tests.
           maxWorkers: 2,

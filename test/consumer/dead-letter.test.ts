@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { encodeEvent } from '@app/events';
+import { createTopicsAndWait } from '@app/kafka';
 import {
   AppProcess,
   EventLoad,
@@ -221,7 +222,7 @@ describe('poison messages', () => {
 
       await waitFor(
         async () => {
-          await admin.createTopics({ waitForLeaders: true, topics: [{ topic: dlq, numPartitions: 3 }] });
+          await createTopicsAndWait(admin, [{ topic: dlq, numPartitions: 3 }]);
           return (await admin.listTopics()).includes(dlq);
         },
         { timeoutMs: 60_000, description: 'the dead-letter topic back' },

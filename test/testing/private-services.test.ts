@@ -1,3 +1,4 @@
+import { createTopicsAndWait } from '@app/kafka';
 import { KafkaBroker, PostgresServer, RedisServer, waitFor } from '@app/testing';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
@@ -24,7 +25,7 @@ describe('KafkaBroker', () => {
     const admin = kafka().admin();
     await admin.connect();
     try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
     } finally {
       await admin.disconnect();
     }

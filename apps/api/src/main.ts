@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { loadConfigOrExit } from '@app/config';
 import { startHttpApp } from '@app/platform';
 import { AppModule } from './app.module.js';
-import { configureFastify } from './http/fastify.js';
+import { answerFrameworkError, configureFastify } from './http/fastify.js';
 
 const config = loadConfigOrExit();
 await startHttpApp(AppModule.forRoot(config), {
@@ -11,4 +11,5 @@ await startHttpApp(AppModule.forRoot(config), {
   port: config.api.port,
   bodyLimitBytes: config.api.bodyLimitBytes,
   configure: configureFastify,
+  frameworkErrors: answerFrameworkError,
 });

@@ -2,6 +2,14 @@ import type { Env } from './config.schema.js';
 
 export type WriteMode = 'write-behind' | 'write-through';
 
+/** Where an app serves `/metrics` and `/health/*` when they have their own listener (API_ADMIN_*, CONSUMER_ADMIN_*). */
+export interface AdminListener {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
 /**
  * The validated, typed configuration. A class so that it can be the injection token: inject `AppConfig`
  * anywhere instead of reading the environment.
@@ -33,6 +41,8 @@ export abstract class AppConfig {
     readonly feedCacheTtlMs: number;
     /** The consumer lag exporter: refresh interval, 0 when off. */
     readonly lagExport: { readonly intervalMs: number };
+    /** `/metrics` and `/health/*` on their own listener; undefined: on the API's port. */
+    readonly admin: AdminListener | undefined;
   };
   abstract readonly consumer: {
     readonly host: string;
@@ -50,6 +60,8 @@ export abstract class AppConfig {
     /** Readiness turns false once a transient failure has been retried for longer than this. */
     readonly stallUnreadyMs: number;
     readonly ledger: { readonly retentionMs: number; readonly pruneIntervalMs: number };
+    /** `/metrics` and `/health/*` on their own listener; undefined: on the consumer's port. */
+    readonly admin: AdminListener | undefined;
   };
   abstract readonly kafka: {
     readonly brokers: readonly string[];
@@ -59,6 +71,11 @@ export abstract class AppConfig {
     readonly replicationFactor: number;
     readonly connectionTimeoutMs: number;
     readonly requestTimeoutMs: number;
+    /** TLS to the brokers; undefined: plaintext. No CA file: Node's trusted CAs. */
+    readonly ssl: { readonly caFile: string | undefined; readonly rejectUnauthorized: boolean } | undefined;
+    /** SASL authentication; undefined: none. */
+    readonly sasl:
+      { readonly mechanism: KafkaSaslMechanism; readonly username: string; readonly password: string } | undefined;
   };
   abstract readonly database: {
     readonly url: string;
@@ -66,6 +83,8 @@ export abstract class AppConfig {
     readonly applicationName: string | undefined;
     readonly poolMax: number;
     readonly statementTimeoutMs: number;
+    /** The CA of the server's certificate (DATABASE_SSL_CA_FILE); DATABASE_URL's `sslmode`/`sslrootcert` also apply. */
+    readonly sslCaFile: string | undefined;
   };
   abstract readonly redis: {
     readonly url: string;
@@ -78,7 +97,40 @@ export abstract class AppConfig {
     readonly clusterNodes: readonly { readonly host: string; readonly port: number }[];
     /** The counter view (DESIGN.md section 7). */
     readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number; readonly pendingMaxAgeMs: number };
+    /** The CA of the server's certificate, for a `rediss://` URL; undefined: Node's trusted CAs. */
+    readonly tlsCaFile: string | undefined;
   };
+  /**
+   * The configured secrets (passwords in DATABASE_URL and REDIS_URL, KAFKA_SASL_PASSWORD, the API keys), as they
+   * could appear in text: the logger removes every one of them from every line it writes.
+   */
+  abstract readonly secrets: readonly string[];
+}
+
+/**
+ * The password of a connection URL, as written and decoded, and its `password` parameter (node-postgres reads it).
+ */
+function urlPassword(url: string): string[] {
+  try {
+    const parsed = new URL(url);
+    const inQuery = parsed.searchParams.get('password');
+    return [
+      ...(parsed.password === '' ? [] : [parsed.password, decodeURIComponent(parsed.password)]),
+      ...(inQuery ? [inQuery] : []),
+    ];
+  } catch {
+    return [];
+  }
+}
+
+function secretsOf(env: Env): string[] {
+  const secrets = [
+    ...urlPassword(env.DATABASE_URL),
+    ...urlPassword(env.REDIS_URL),
+    env.KAFKA_SASL_PASSWORD,
+    ...env.API_KEYS.map((pair) => pair.slice(0, pair.lastIndexOf(':'))),
+  ];
+  return [...new Set(secrets.filter((secret) => secret !== ''))];
 }
 
 export function toAppConfig(env: Env): AppConfig {
@@ -109,6 +161,10 @@ export function toAppConfig(env: Env): AppConfig {
       },
       feedCacheTtlMs: env.API_FEED_CACHE_TTL_MS,
       lagExport: { intervalMs: env.API_LAG_EXPORT_INTERVAL_MS },
+      admin:
+        env.API_ADMIN_PORT === undefined
+          ? undefined
+          : { host: env.API_ADMIN_HOST ?? env.API_HOST, port: env.API_ADMIN_PORT },
     },
     consumer: {
       host: env.CONSUMER_HOST,
@@ -122,6 +178,10 @@ export function toAppConfig(env: Env): AppConfig {
       retry: { minDelayMs: env.CONSUMER_RETRY_MIN_DELAY_MS, maxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS },
       stallUnreadyMs: env.CONSUMER_STALL_UNREADY_MS,
       ledger: { retentionMs: env.CONSUMER_LEDGER_RETENTION_MS, pruneIntervalMs: env.CONSUMER_LEDGER_PRUNE_INTERVAL_MS },
+      admin:
+        env.CONSUMER_ADMIN_PORT === undefined
+          ? undefined
+          : { host: env.CONSUMER_ADMIN_HOST ?? env.CONSUMER_HOST, port: env.CONSUMER_ADMIN_PORT },
     },
     kafka: {
       brokers: env.KAFKA_BROKERS,
@@ -131,6 +191,17 @@ export function toAppConfig(env: Env): AppConfig {
       replicationFactor: env.KAFKA_REPLICATION_FACTOR,
       connectionTimeoutMs: env.KAFKA_CONNECTION_TIMEOUT_MS,
       requestTimeoutMs: env.KAFKA_REQUEST_TIMEOUT_MS,
+      ssl: env.KAFKA_SSL
+        ? { caFile: env.KAFKA_SSL_CA_FILE, rejectUnauthorized: env.KAFKA_SSL_REJECT_UNAUTHORIZED }
+        : undefined,
+      sasl:
+        env.KAFKA_SASL_MECHANISM === 'none'
+          ? undefined
+          : {
+              mechanism: env.KAFKA_SASL_MECHANISM,
+              username: env.KAFKA_SASL_USERNAME,
+              password: env.KAFKA_SASL_PASSWORD,
+            },
     },
     database: {
       url: env.DATABASE_URL,
@@ -138,6 +209,7 @@ export function toAppConfig(env: Env): AppConfig {
       applicationName: env.DATABASE_APPLICATION_NAME,
       poolMax: env.DATABASE_POOL_MAX,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      sslCaFile: env.DATABASE_SSL_CA_FILE,
     },
     redis: {
       url: env.REDIS_URL,
@@ -152,6 +224,8 @@ export function toAppConfig(env: Env): AppConfig {
         pendingTtlMs: env.REDIS_VIEW_PENDING_TTL_MS,
         pendingMaxAgeMs: env.REDIS_VIEW_PENDING_MAX_AGE_MS,
       },
+      tlsCaFile: env.REDIS_TLS_CA_FILE,
     },
+    secrets: secretsOf(env),
   };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** An integer variable; the message says what is expected, never what was given. */
@@ -14,6 +15,32 @@ const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `one of ${values.join(', ')}` });
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name ([A-Za-z0-9._-], at most 249)');
+
+const bool = z.enum(['true', 'false'], { error: 'true or false' }).transform((value) => value === 'true');
+
+/** Whether `path` names a readable file holding at least one PEM certificate (a CA bundle). */
+function isPemCertificateFile(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').includes('-----BEGIN CERTIFICATE-----');
+  } catch {
+    return false;
+  }
+}
+const pemFile = z
+  .string()
+  .refine(isPemCertificateFile, { error: 'a readable file with PEM certificates (-----BEGIN CERTIFICATE-----)' });
+
+/** The `sslmode` values the apps implement, with libpq's meaning (docs/security.md). */
+export const POSTGRES_SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
+/** A query parameter of a URL; null when absent or when the URL does not parse (its own check reports that). */
+function urlParam(url: string, name: string): string | null {
+  try {
+    return new URL(url).searchParams.get(name);
+  } catch {
+    return null;
+  }
+}
 
 const urlWithScheme = (schemes: string[]) =>
   z
@@ -73,6 +100,10 @@ export const envSchema = z.object({
   // Observability (issue 5): the API exports the consumer group's lag from the outside (LagMonitor), so the lag
   // metrics keep coming while every consumer process is down. How often it refreshes them; 0 turns it off.
   API_LAG_EXPORT_INTERVAL_MS: int(0, 10 * 60 * 1000).default(10_000),
+  // Security (issue 8): `/metrics` and `/health/*` on their own listener, so that the public port serves the API
+  // only (and answers 404 for them). Unset: they stay on API_PORT. The host defaults to API_HOST.
+  API_ADMIN_PORT: port.optional(),
+  API_ADMIN_HOST: z.string().min(1).optional(),
 
   CONSUMER_HOST: z.string().min(1).default('0.0.0.0'),
   CONSUMER_PORT: port.default(3001),
@@ -90,6 +121,10 @@ export const envSchema = z.object({
   CONSUMER_STALL_UNREADY_MS: int(0, 600_000).default(5000),
   CONSUMER_LEDGER_RETENTION_MS: int(60_000, 365 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
   CONSUMER_LEDGER_PRUNE_INTERVAL_MS: int(1000, 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
+  // Security (issue 8): the consumer's `/metrics` and `/health/*` on their own listener instead of CONSUMER_PORT
+  // (which then answers 404 for them). The host defaults to CONSUMER_HOST.
+  CONSUMER_ADMIN_PORT: port.optional(),
+  CONSUMER_ADMIN_HOST: z.string().min(1).optional(),
 
   KAFKA_BROKERS: z
     .string()
@@ -103,8 +138,33 @@ export const envSchema = z.object({
   KAFKA_REPLICATION_FACTOR: int(1, 10).default(1),
   KAFKA_CONNECTION_TIMEOUT_MS: millis.default(3000),
   KAFKA_REQUEST_TIMEOUT_MS: millis.default(30_000),
+  // Security (issue 8): TLS to the brokers and SASL authentication (kafkajs `ssl` and `sasl`). TLS verifies the
+  // brokers' certificates against KAFKA_SSL_CA_FILE, or Node's trusted CAs when it is unset. The password is a
+  // secret: it is never logged (libs/platform scrubs configured secrets from every log line).
+  KAFKA_SSL: bool.default(false),
+  KAFKA_SSL_CA_FILE: pemFile.optional(),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: bool.default(true),
+  KAFKA_SASL_MECHANISM: oneOf(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+  KAFKA_SASL_USERNAME: z.string().default(''),
+  KAFKA_SASL_PASSWORD: z.string().default(''),
 
-  DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).default('postgres://postgres@127.0.0.1:5432/test'),
+  DATABASE_URL: urlWithScheme(['postgres', 'postgresql'])
+    // Security (issue 8): the TLS parameters the apps and the migrations honour (libs/db postgres-connection.ts).
+    .refine(
+      (value) => {
+        const mode = urlParam(value, 'sslmode');
+        return mode === null || (POSTGRES_SSL_MODES as readonly string[]).includes(mode);
+      },
+      { error: `sslmode must be one of ${POSTGRES_SSL_MODES.join(', ')}` },
+    )
+    .refine(
+      (value) => {
+        const file = urlParam(value, 'sslrootcert');
+        return file === null || isPemCertificateFile(file);
+      },
+      { error: 'sslrootcert must name a readable file with PEM certificates' },
+    )
+    .default('postgres://postgres@127.0.0.1:5432/test'),
   DATABASE_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
@@ -113,6 +173,9 @@ export const envSchema = z.object({
   DATABASE_APPLICATION_NAME: z.string().max(63).optional(),
   DATABASE_POOL_MAX: int(1, 1000).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: millis.default(30_000),
+  // Security (issue 8): the CA that signs the Postgres server's certificate, like `sslrootcert` in DATABASE_URL
+  // (this file wins when both are given). Set alone, it turns on TLS with sslmode=verify-full.
+  DATABASE_SSL_CA_FILE: pemFile.optional(),
 
   REDIS_URL: urlWithScheme(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z
@@ -134,6 +197,40 @@ export const envSchema = z.object({
   REDIS_VIEW_BASE_TTL_MS: millis.default(300_000),
   REDIS_VIEW_PENDING_TTL_MS: int(60_000, 30 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
   REDIS_VIEW_PENDING_MAX_AGE_MS: int(1000, 30 * 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
+  // Security (issue 8): the CA that signs the Redis server's certificate, for a `rediss://` REDIS_URL (default:
+  // Node's trusted CAs). The password goes in REDIS_URL (`rediss://:password@host:port`).
+  REDIS_TLS_CA_FILE: pemFile.optional(),
+});
+
+/**
+ * The schema loadConfig applies: envSchema plus the settings that only make sense together, refused rather than
+ * silently ignored. They are checked once every variable is valid on its own.
+ */
+export const checkedEnvSchema = envSchema.superRefine((env, ctx) => {
+  const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  // Port 0 (any free port) excepted: two listeners on one fixed port would fail at boot with EADDRINUSE.
+  if (env.API_ADMIN_PORT !== undefined && env.API_ADMIN_PORT !== 0 && env.API_ADMIN_PORT === env.API_PORT)
+    problem('API_ADMIN_PORT', 'must differ from API_PORT (leave it empty to serve both on API_PORT)');
+  if (
+    env.CONSUMER_ADMIN_PORT !== undefined &&
+    env.CONSUMER_ADMIN_PORT !== 0 &&
+    env.CONSUMER_ADMIN_PORT === env.CONSUMER_PORT
+  )
+    problem('CONSUMER_ADMIN_PORT', 'must differ from CONSUMER_PORT (leave it empty to serve both on CONSUMER_PORT)');
+  if (env.KAFKA_SSL_CA_FILE !== undefined && !env.KAFKA_SSL) problem('KAFKA_SSL_CA_FILE', 'needs KAFKA_SSL=true');
+  if (env.KAFKA_SASL_MECHANISM !== 'none') {
+    if (env.KAFKA_SASL_USERNAME === '') problem('KAFKA_SASL_USERNAME', `needed by KAFKA_SASL_MECHANISM`);
+    if (env.KAFKA_SASL_PASSWORD === '') problem('KAFKA_SASL_PASSWORD', `needed by KAFKA_SASL_MECHANISM`);
+  }
+  const sslmode = urlParam(env.DATABASE_URL, 'sslmode');
+  if (env.DATABASE_SSL_CA_FILE !== undefined && sslmode === 'disable')
+    problem('DATABASE_SSL_CA_FILE', 'conflicts with sslmode=disable in DATABASE_URL');
+  // libpq refuses verify-ca without a root certificate: against the public CAs it would accept any of their
+  // certificates, for any name.
+  if (sslmode === 'verify-ca' && env.DATABASE_SSL_CA_FILE === undefined && !urlParam(env.DATABASE_URL, 'sslrootcert'))
+    problem('DATABASE_URL', 'sslmode=verify-ca needs sslrootcert or DATABASE_SSL_CA_FILE');
+  if (env.REDIS_TLS_CA_FILE !== undefined && !env.REDIS_URL.startsWith('rediss://'))
+    problem('REDIS_TLS_CA_FILE', 'needs a rediss:// REDIS_URL');
 });
 
 export type Env = z.infer<typeof envSchema>;

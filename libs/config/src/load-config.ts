@@ -1,6 +1,6 @@
 import { AppConfig, toAppConfig } from './app-config.js';
 import { ConfigError } from './config.error.js';
-import { envSchema } from './config.schema.js';
+import { checkedEnvSchema } from './config.schema.js';
 
 /**
  * Validates the environment. An empty string counts as unset, so `FOO=` in a shell or a compose file
@@ -9,7 +9,7 @@ import { envSchema } from './config.schema.js';
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const input = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
-  const result = envSchema.safeParse(input);
+  const result = checkedEnvSchema.safeParse(input);
   if (!result.success) {
     // One line per variable: a list such as KAFKA_BROKERS reports its first bad element only.
     const byVariable = new Map<string, string>();

@@ -1,1 +1,2 @@
+export { AdminServer, adminListener } from './admin.server.js';
 export { CoreModule, type CoreOptions } from './core.module.js';

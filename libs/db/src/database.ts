@@ -3,6 +3,7 @@ import { AppConfig } from '@app/config';
 import { LogThrottle, ServiceInfo } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
 import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
+import { postgresConnection } from './postgres-connection.js';
 
 export type Db = IDatabase<object>;
 
@@ -31,7 +32,8 @@ export class Database implements OnApplicationShutdown {
       },
     });
     this.db = this.pgp({
-      connectionString: config.database.url,
+      // DATABASE_URL, with its sslmode/sslrootcert (and DATABASE_SSL_CA_FILE) turned into explicit TLS settings.
+      ...postgresConnection(config.database.url, config.database.sslCaFile),
       max: config.database.poolMax,
       application_name: config.database.applicationName ?? `writebehind-${service.name}`,
       statement_timeout: config.database.statementTimeoutMs,

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runner } from 'node-pg-migrate';
+import { postgresConnection } from './postgres-connection.js';
 
 export interface MigrateOptions {
   databaseUrl: string;
+  /** DATABASE_SSL_CA_FILE: the CA of the server's certificate (DATABASE_URL's sslmode/sslrootcert also apply). */
+  sslCaFile?: string | undefined;
   schema: string;
   /** Defaults to the repository's (or image's) `migrations/` folder. */
   dir?: string;
@@ -16,7 +19,8 @@ export interface MigrateOptions {
  */
 export async function migrate(options: MigrateOptions): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: options.databaseUrl,
+    // The same TLS settings as the apps' pool: node-pg-migrate hands this object to pg.Client.
+    databaseUrl: postgresConnection(options.databaseUrl, options.sslCaFile),
     dir: options.dir ?? migrationsDir(),
     direction: 'up',
     migrationsTable: 'pgmigrations',

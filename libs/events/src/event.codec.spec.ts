@@ -41,6 +41,7 @@ describe('event codec', () => {
     ['unknown field', JSON.stringify({ ...counter, extra: true }), /extra/],
     ['bad timestamp', JSON.stringify({ ...activity, occurredAt: 'yesterday' }), /occurredAt/],
     ['array data', JSON.stringify({ ...activity, data: [1] }), /data/],
+    ['U+0000 in the object', JSON.stringify({ ...activity, object: 'post\u0000' }), /object: no U\+0000/],
   ])('rejects %s with a reason', (_label, value, reason) => {
     const result = decodeEvent(value);
     expect(result.ok).toBe(false);

@@ -13,7 +13,15 @@ export const counterName = z.string().regex(COUNTER_NAME_PATTERN, 'a counter nam
 export const eventId = z.string().regex(EVENT_ID_PATTERN, 'an id of 1 to 300 printable ASCII characters');
 export const actor = z.string().regex(ACTOR_PATTERN, 'an actor matching ^[A-Za-z0-9:_.@-]{1,200}$');
 export const verb = z.string().regex(VERB_PATTERN, 'a verb matching ^[A-Za-z0-9:_.-]{1,100}$');
-export const activityObject = z.string().min(1).max(500);
+/**
+ * No U+0000: Postgres text cannot hold it, and inside a statement it breaks the protocol message (SQLSTATE 08P01,
+ * a connection-class error that a consumer would retry forever) instead of failing as bad data.
+ */
+export const activityObject = z
+  .string()
+  .min(1)
+  .max(500)
+  .refine((value) => !value.includes('\u0000'), 'no U+0000 character');
 export const delta = z
   .number()
   .refine(Number.isSafeInteger, 'a safe integer')

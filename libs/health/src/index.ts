@@ -1,3 +1,4 @@
 export { DependenciesHealth } from './dependencies.health.js';
-export { HealthModule } from './health.module.js';
+export { HealthController } from './health.controller.js';
+export { HealthModule, type HealthModuleOptions } from './health.module.js';
 export { AllDependenciesReady, ReadinessPolicy } from './readiness.policy.js';

@@ -2,6 +2,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import { KafkaClient } from './kafka.client.js';
+import { createTopicsAndWait } from './topic-creation.js';
 
 export interface EnsureTopicsResult {
   created: string[];
@@ -43,7 +44,7 @@ export class KafkaAdmin implements OnApplicationShutdown {
     const admin = await this.connected();
     const existingNames = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existingNames.has(s.topic));
-    if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    await createTopicsAndWait(admin, missing);
     const present = specs.filter((s) => existingNames.has(s.topic));
     const fewerPartitions: EnsureTopicsResult['fewerPartitions'] = [];
     if (present.length > 0) {

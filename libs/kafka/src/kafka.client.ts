@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
-import { Kafka, type LogEntry, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, type LogEntry, type SASLOptions, logLevel } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 
 /**
@@ -26,6 +27,27 @@ const ROUTINE_ERRORS = [
   'There is no leader for this topic-partition',
 ];
 
+/**
+ * kafkajs' `ssl` and `sasl` options from the config (KAFKA_SSL*, KAFKA_SASL_*). With TLS, kafkajs verifies the
+ * broker's certificate and, for a broker named by host name, that name (SNI and identity); KAFKA_SSL_CA_FILE replaces
+ * Node's trusted CAs.
+ */
+export function kafkaSecurity(kafka: AppConfig['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const ssl =
+    kafka.ssl === undefined
+      ? undefined
+      : {
+          rejectUnauthorized: kafka.ssl.rejectUnauthorized,
+          ...(kafka.ssl.caFile === undefined ? {} : { ca: [readFileSync(kafka.ssl.caFile, 'utf8')] }),
+        };
+  const sasl: SASLOptions | undefined = kafka.sasl && {
+    mechanism: kafka.sasl.mechanism,
+    username: kafka.sasl.username,
+    password: kafka.sasl.password,
+  };
+  return { ...(ssl ? { ssl } : {}), ...(sasl ? { sasl } : {}) };
+}
+
 /** The kafkajs client, logging through pino. Producers, consumers and admins are created from it. */
 @Injectable()
 export class KafkaClient {
@@ -38,6 +60,7 @@ export class KafkaClient {
       brokers: [...config.kafka.brokers],
       connectionTimeout: config.kafka.connectionTimeoutMs,
       requestTimeout: config.kafka.requestTimeoutMs,
+      ...kafkaSecurity(config.kafka),
       logLevel: logLevel.INFO,
       logCreator:
         () =>

@@ -1,6 +1,7 @@
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { TRACERESPONSE_HEADER, formatTraceparent, requestTrace } from './trace-context.js';
 
@@ -14,6 +15,11 @@ export interface HttpAppOptions {
   shutdownTimeoutMs?: number;
   /** Adapter-level settings (content-type parsers, error handler), applied before the app listens. */
   configure?: (app: NestFastifyApplication) => void;
+  /**
+   * Answers what Fastify's router rejects before any hook or Nest filter runs: a malformed URL (400, e.g. a lone
+   * `%`) and an over-long route parameter (414). Without it they get Fastify's own JSON error body.
+   */
+  frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 }
 
 /**
@@ -28,6 +34,7 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
     return503OnClosing: true,
     // Counter names may be 200 characters, percent-encoded up to three times that; Fastify's default is 100.
     routerOptions: { maxParamLength: 1000 },
+    ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
   });
   // bodyParser off: Fastify's own JSON parser (with its __proto__ protection) is all the apps accept; Nest's
   // adapter would add a form-body parser as well.

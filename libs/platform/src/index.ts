@@ -3,6 +3,7 @@ export { Lifecycle } from './lifecycle.service.js';
 export { PlatformModule } from './platform.module.js';
 export { ServiceInfo, type ServiceName } from './service-info.js';
 export { LogThrottle } from './log-throttle.js';
+export { SCRUBBED, secretScrubber } from './secret-scrubber.js';
 export {
   TRACEPARENT_HEADER,
   TRACERESPONSE_HEADER,

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@app/config';
-import { LogThrottle } from '@app/platform';
+import { LogThrottle, ServiceInfo } from '@app/platform';
 import { type ChainableCommander, Cluster, Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 
@@ -34,14 +35,24 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     config: AppConfig,
+    service: ServiceInfo,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('Redis');
-    const { url, keyPrefix, connectTimeoutMs, clusterNodes } = config.redis;
+    const { url, keyPrefix, connectTimeoutMs, clusterNodes, tlsCaFile } = config.redis;
+    // rediss://: TLS, verifying the server's certificate and name against REDIS_TLS_CA_FILE (else Node's CAs).
+    const tls = url.startsWith('rediss://')
+      ? tlsCaFile === undefined
+        ? {}
+        : { ca: [readFileSync(tlsCaFile, 'utf8')] }
+      : undefined;
     const perConnection = {
       maxRetriesPerRequest: 1,
       connectTimeout: connectTimeoutMs,
       commandTimeout: connectTimeoutMs,
+      tls,
+      // CLIENT SETNAME: `CLIENT LIST` on the server shows which app holds each connection.
+      connectionName: `writebehind-${service.name}`,
     };
     if (clusterNodes.length === 0) {
       this.redis = new Redis(url, {
@@ -67,7 +78,6 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
             ...perConnection,
             username: decodeURIComponent(credentials.username) || undefined,
             password: decodeURIComponent(credentials.password) || undefined,
-            tls: credentials.protocol === 'rediss:' ? {} : undefined,
           },
         },
       );

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Database } from '@app/db';
+import { bound } from './bound.js';
 import type { ActivityRecord, Tx } from './store.types.js';
 
 /**
@@ -36,15 +37,17 @@ export class ActivityRepository {
   /** Inserts the activities that are not there yet; returns the ids and actors of those inserted now. */
   async insert(t: Tx, activities: ActivityRecord[]): Promise<{ id: string; actor: string }[]> {
     if (activities.length === 0) return [];
-    return t.any<{ id: string; actor: string }>(INSERT_ACTIVITIES, [
-      activities.map((a) => a.id),
-      activities.map((a) => a.actor),
-      activities.map((a) => a.verb),
-      activities.map((a) => a.object),
-      activities.map((a) => a.occurredAt),
-      activities.map((a) => (a.data === null ? null : JSON.stringify(a.data))),
-      activities.map((a) => String(a.acceptedAt)),
-    ]);
+    return t.any<{ id: string; actor: string }>(
+      bound(INSERT_ACTIVITIES, [
+        activities.map((a) => a.id),
+        activities.map((a) => a.actor),
+        activities.map((a) => a.verb),
+        activities.map((a) => a.object),
+        activities.map((a) => a.occurredAt),
+        activities.map((a) => (a.data === null ? null : JSON.stringify(a.data))),
+        activities.map((a) => String(a.acceptedAt)),
+      ]),
+    );
   }
 
   async feed(actor: string, limit: number, before?: FeedCursor): Promise<ActivityRecord[]> {

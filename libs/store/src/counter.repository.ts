@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Database } from '@app/db';
+import { bound } from './bound.js';
 import { int8 } from './int8.js';
 import type { ApplyCountersResult, ApplySource, CounterIncrement, CounterState, Tx } from './store.types.js';
 
@@ -25,7 +26,7 @@ const APPLY_INCREMENTS = `
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(event_id, name, delta)
   ), fresh AS (
     INSERT INTO processed_events (event_id, source)
-    SELECT event_id, $4 FROM input ORDER BY event_id
+    SELECT event_id, $4::text FROM input ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
   ), sums AS (
@@ -70,8 +71,12 @@ export class CounterRepository {
     if (unique.size === 0) return { changed: [], appliedIds: [], duplicateIds: [] };
     const rows = [...unique.values()];
     const result = await t.any<{ kind: string; id: string; value: string | null; version: string | null }>(
-      APPLY_INCREMENTS,
-      [rows.map((r) => r.eventId), rows.map((r) => r.name), rows.map((r) => String(r.by)), source],
+      bound(APPLY_INCREMENTS, [
+        rows.map((r) => r.eventId),
+        rows.map((r) => r.name),
+        rows.map((r) => String(r.by)),
+        source,
+      ]),
     );
     const changed: CounterState[] = [];
     const applied = new Set<string>();

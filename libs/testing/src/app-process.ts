@@ -2,20 +2,32 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onProcessExit } from './service-process.js';
 import { waitFor } from './wait-for.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export type AppName = 'api' | 'consumer' | 'cli';
 
-export function appEntry(app: AppName): string {
-  return join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
+/** The built entry point of `app`, under `dist` (default the repo's dist/; a copy of it for a long chaos run). */
+export function appEntry(app: AppName, dist = join(ROOT, 'dist')): string {
+  return join(dist, 'apps', app, 'apps', app, 'src', 'main.js');
 }
 
 /**
  * A real app process (the built `dist/` output), as production runs it: tests can SIGTERM or SIGKILL it.
  * Its output is kept for assertions and printed when a test fails to start it.
  */
+const running = new Set<AppProcess>();
+
+/** Kills every app process this test process started that is still running (a failed test's leftovers). */
+export async function killLeftoverApps(): Promise<number> {
+  const left = [...running].filter((p) => p.running);
+  for (const p of left) p.kill('SIGKILL');
+  await Promise.all(left.map((p) => p.exited));
+  return left.length;
+}
+
 export class AppProcess {
   readonly output: string[] = [];
   /** Standard output alone (the CLI's --json output). */
@@ -29,10 +41,12 @@ export class AppProcess {
     args: string[] = [],
     /** Extra node flags, e.g. a heap cap. */
     nodeArgs: string[] = [],
+    /** Run the build in this directory instead of dist/ (see appEntry). */
+    dist?: string,
   ) {
     this.child = spawn(
       process.execPath,
-      ['--disable-warning=TimeoutNegativeWarning', ...nodeArgs, appEntry(app), ...args],
+      ['--disable-warning=TimeoutNegativeWarning', ...nodeArgs, appEntry(app, dist), ...args],
       {
         env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', LOG_LEVEL: 'info', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,10 +58,14 @@ export class AppProcess {
       this.stdout.push(chunk.toString('utf8'));
     });
     this.child.stderr?.on('data', keep);
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
-      code: code as number | null,
-      signal: signal as NodeJS.Signals | null,
-    }));
+    // A test that fails before stopping its processes must not leave them running against the shared services.
+    running.add(this);
+    const forget = onProcessExit(() => this.kill('SIGKILL'));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => {
+      running.delete(this);
+      forget();
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    });
   }
 
   get pid(): number | undefined {

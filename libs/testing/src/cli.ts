@@ -10,9 +10,9 @@ export interface CliResult {
   json: <T = unknown>(line?: number) => T;
 }
 
-/** Runs the built ops CLI (`wb <args>`) with `env` and waits for it to exit. */
-export async function runCli(env: Record<string, string>, args: string[]): Promise<CliResult> {
-  const cli = new AppProcess('cli', { LOG_LEVEL: 'warn', ...env }, args);
+/** Runs the built ops CLI (`wb <args>`) with `env` and waits for it to exit; `dist` as for AppProcess. */
+export async function runCli(env: Record<string, string>, args: string[], dist?: string): Promise<CliResult> {
+  const cli = new AppProcess('cli', { LOG_LEVEL: 'warn', ...env }, args, [], dist);
   const { code } = await cli.exited;
   const stdout = cli.stdout.join('');
   return {

@@ -1,9 +1,10 @@
-import { existsSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { freePorts, portFree } from './ports.js';
 import { describeExit, logTail, onProcessExit, runCommand, ServiceProcess } from './service-process.js';
 import { waitFor } from './wait-for.js';
@@ -26,12 +27,27 @@ function kafkaJars(): string {
   return jars;
 }
 
+export type KafkaScramMechanism = 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+
 export interface KafkaBrokerOptions {
   /** How long start() and restart() wait for the broker to answer. Default 90 s. */
   startTimeoutMs?: number;
   /** How long stop() waits after SIGTERM (a controlled shutdown) before SIGKILL. Default 30 s. */
   stopGraceMs?: number;
+  /**
+   * Clients connect over TLS (listener protocol SSL, or SASL_SSL with `sasl`), the broker presenting `cert` (PEM,
+   * e.g. from TestCertificates.server()) and trusting `ca` for its own inter-broker connections.
+   */
+  tls?: { cert: string; key: string; ca: string };
+  /**
+   * Clients authenticate with SASL/SCRAM. The users are created when the storage is formatted
+   * (`kafka-storage format --add-scram`), plus the broker's own inter-broker user.
+   */
+  sasl?: { mechanism: KafkaScramMechanism; users: { name: string; password: string }[] };
 }
+
+/** The broker's own SCRAM user, for its inter-broker listener and for the test's admin clients. */
+const BROKER_USER = 'broker';
 
 /**
  * A private single-node KRaft broker owned by one test, on its own ports and data dir, so that the test can stop,
@@ -40,6 +56,7 @@ export interface KafkaBrokerOptions {
  */
 export class KafkaBroker {
   readonly brokers: string;
+  private readonly brokerPassword = randomBytes(12).toString('hex');
   private java: ServiceProcess | undefined;
   private readonly probe: Kafka;
   private readonly forgetDir: () => void;
@@ -59,6 +76,7 @@ export class KafkaBroker {
       logLevel: logLevel.NOTHING,
       connectionTimeout: 1000,
       retry: { retries: 0 },
+      ...this.clientSecurity(),
     });
     this.forgetDir = onProcessExit(() => {
       this.java?.signal('SIGKILL');
@@ -83,6 +101,42 @@ export class KafkaBroker {
 
   get running(): boolean {
     return this.java?.running ?? false;
+  }
+
+  /**
+   * kafkajs' `ssl` and `sasl` settings for a client of this broker: as `user` (default: the broker's own user, for
+   * the test's admin clients), trusting the CA of `tls`. Empty for a plaintext broker.
+   */
+  clientSecurity(user?: { name: string; password: string }): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+    const { tls, sasl } = this.options;
+    const as = user ?? { name: BROKER_USER, password: this.brokerPassword };
+    return {
+      ...(tls ? { ssl: { ca: [readFileSync(tls.ca, 'utf8')] } } : {}),
+      ...(sasl
+        ? {
+            sasl:
+              sasl.mechanism === 'SCRAM-SHA-256'
+                ? { mechanism: 'scram-sha-256', username: as.name, password: as.password }
+                : { mechanism: 'scram-sha-512', username: as.name, password: as.password },
+          }
+        : {}),
+    };
+  }
+
+  /** The apps' settings (KAFKA_BROKERS, KAFKA_SSL*, KAFKA_SASL_*) to connect to this broker as `user`. */
+  appEnv(user?: { name: string; password: string }): Record<string, string> {
+    const { tls, sasl } = this.options;
+    return {
+      KAFKA_BROKERS: this.brokers,
+      ...(tls ? { KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: tls.ca } : {}),
+      ...(sasl
+        ? {
+            KAFKA_SASL_MECHANISM: sasl.mechanism.toLowerCase(),
+            KAFKA_SASL_USERNAME: user?.name ?? sasl.users[0]?.name ?? BROKER_USER,
+            KAFKA_SASL_PASSWORD: user?.password ?? sasl.users[0]?.password ?? this.brokerPassword,
+          }
+        : {}),
+    };
   }
 
   get logFile(): string {
@@ -122,6 +176,52 @@ export class KafkaBroker {
     }
   }
 
+  /**
+   * The client listener's settings. Plaintext by default (listener PLAINTEXT, as scripts/stack.sh's broker); with
+   * TLS and/or SASL a listener CLIENT with protocol SSL, SASL_PLAINTEXT or SASL_SSL, which is also the inter-broker
+   * listener (the broker authenticates as its own SCRAM user). The controller listener stays PLAINTEXT.
+   */
+  private listenerProperties(): string[] {
+    const { tls, sasl } = this.options;
+    if (!tls && !sasl) {
+      return [
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      ];
+    }
+    const protocol = tls && sasl ? 'SASL_SSL' : tls ? 'SSL' : 'SASL_PLAINTEXT';
+    // Java properties: a PEM value on one line, its line breaks escaped.
+    const inline = (file: string) => readFileSync(file, 'utf8').trim().replaceAll('\n', '\\n');
+    return [
+      `listeners=CLIENT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+      `advertised.listeners=CLIENT://127.0.0.1:${this.port}`,
+      'inter.broker.listener.name=CLIENT',
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENT:${protocol}`,
+      ...(tls
+        ? [
+            // Inline PEM values: an unencrypted key, no keystore file and no password to manage.
+            'ssl.keystore.type=PEM',
+            `ssl.keystore.certificate.chain=${inline(tls.cert)}`,
+            `ssl.keystore.key=${inline(tls.key)}`,
+            'ssl.truststore.type=PEM',
+            `ssl.truststore.certificates=${inline(tls.ca)}`,
+            'ssl.client.auth=none',
+          ]
+        : []),
+      ...(sasl
+        ? [
+            `sasl.enabled.mechanisms=${sasl.mechanism}`,
+            `sasl.mechanism.inter.broker.protocol=${sasl.mechanism}`,
+            `listener.name.client.${sasl.mechanism.toLowerCase()}.sasl.jaas.config=` +
+              `org.apache.kafka.common.security.scram.ScramLoginModule required ` +
+              `username="${BROKER_USER}" password="${this.brokerPassword}";`,
+          ]
+        : []),
+    ];
+  }
+
   /** The settings of scripts/stack.sh's broker, on this broker's ports and data dir. */
   private async format(): Promise<void> {
     await mkdir(join(this.dir, 'data'));
@@ -131,11 +231,8 @@ export class KafkaBroker {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        ...this.listenerProperties(),
         'controller.listener.names=CONTROLLER',
-        'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
         `log.dirs=${join(this.dir, 'data')}`,
         'offsets.topic.replication.factor=1',
         'offsets.topic.num.partitions=12',
@@ -159,7 +256,11 @@ export class KafkaBroker {
     );
     const tool = [...TOOL_JVM, '-cp', join(this.jars, '*'), 'kafka.tools.StorageTool'];
     const uuid = (await runCommand('java', [...tool, 'random-uuid'])).trim().split('\n').pop() ?? '';
-    await runCommand('java', [...tool, 'format', '-t', uuid, '-c', this.propsFile]);
+    // SCRAM credentials live in the cluster metadata: they are written when the storage is formatted.
+    const { sasl } = this.options;
+    const users = sasl ? [{ name: BROKER_USER, password: this.brokerPassword }, ...sasl.users] : [];
+    const scram = users.flatMap((u) => ['--add-scram', `${sasl?.mechanism}=[name=${u.name},password=${u.password}]`]);
+    await runCommand('java', [...tool, 'format', '-t', uuid, '-c', this.propsFile, ...scram]);
   }
 
   private async launch(): Promise<void> {

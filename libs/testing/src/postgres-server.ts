@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { chown, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { appendFile, chmod, chown, copyFile, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './env.js';
@@ -11,6 +11,16 @@ import { waitFor } from './wait-for.js';
 const PG_ROOT = '/usr/lib/postgresql';
 
 export type PostgresStopMode = 'fast' | 'immediate';
+
+export interface PostgresServerOptions {
+  /**
+   * Serve TLS with this certificate and key (PEM, e.g. from TestCertificates.server()), and accept TCP connections
+   * over TLS only (`hostssl` lines in pg_hba.conf, no `host` line): a plaintext connection is refused.
+   */
+  tls?: { cert: string; key: string };
+  /** The `postgres` user's password, required (SCRAM) on TCP connections. Default: none (trust). */
+  password?: string;
+}
 
 /** The newest server binaries: Debian keeps them out of PATH (its /usr/bin wrappers are not initdb and pg_ctl). */
 function pgBin(): string {
@@ -76,8 +86,11 @@ export class PostgresServer {
     readonly port: number,
     private readonly bin: string,
     private readonly asPostgresUser: boolean,
+    private readonly options: PostgresServerOptions,
   ) {
-    this.url = `postgres://postgres@127.0.0.1:${port}/test`;
+    const credentials = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}`;
+    // Without TLS parameters: a test adds sslmode/sslrootcert as the case needs.
+    this.url = `postgres://postgres${credentials}@127.0.0.1:${port}/test`;
     this.forgetDir = onProcessExit(() => {
       const shmId = this.shmId();
       processesIn(this.dataDir).forEach(sigkill);
@@ -87,13 +100,13 @@ export class PostgresServer {
     });
   }
 
-  static async start(): Promise<PostgresServer> {
+  static async start(options: PostgresServerOptions = {}): Promise<PostgresServer> {
     const bin = pgBin();
     const asPostgresUser = process.getuid?.() === 0;
     // realpath: the data dir is compared with the servers' working directories, which are resolved paths.
     const dir = await realpath(await mkdtemp('/var/tmp/wb-postgres-'));
     if (asPostgresUser) await chown(dir, ...(await postgresUser()));
-    const server = new PostgresServer(dir, await freePort(), bin, asPostgresUser);
+    const server = new PostgresServer(dir, await freePort(), bin, asPostgresUser, options);
     try {
       // --no-sync and fsync=off: the data must survive a killed process, not a lost machine.
       await server.run('initdb', [
@@ -104,11 +117,16 @@ export class PostgresServer {
         '--no-locale',
         '--encoding=UTF8',
       ]);
+      await server.secure();
       await server.launch();
-      const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${server.port}/postgres` });
+      // Over the Unix socket (trusted whatever TCP requires): the set-up needs neither TLS nor the password.
+      const client = new pg.Client({ host: server.dir, port: server.port, user: 'postgres', database: 'postgres' });
       await client.connect();
       try {
         await client.query('CREATE DATABASE test');
+        if (options.password !== undefined) {
+          await client.query(`ALTER USER postgres PASSWORD ${client.escapeLiteral(options.password)}`);
+        }
       } finally {
         await client.end();
       }
@@ -117,6 +135,44 @@ export class PostgresServer {
       throw error;
     }
     return server;
+  }
+
+  /**
+   * TLS and authentication as the options ask, before the first start: the certificate and key copied into the
+   * server's folder (owned by the server's user, the key readable by it only, as Postgres requires), `ssl = on`,
+   * and pg_hba.conf rewritten: the Unix socket trusted, TCP over TLS only when TLS is on, SCRAM when a password is.
+   */
+  private async secure(): Promise<void> {
+    const { tls, password } = this.options;
+    if (!tls && password === undefined) return;
+    if (tls) {
+      const cert = join(this.dir, 'server.crt');
+      const key = join(this.dir, 'server.key');
+      await copyFile(tls.cert, cert);
+      await copyFile(tls.key, key);
+      await chmod(key, 0o600);
+      if (this.asPostgresUser) {
+        const [uid, gid] = await postgresUser();
+        await chown(cert, uid, gid);
+        await chown(key, uid, gid);
+      }
+      await appendFile(
+        join(this.dataDir, 'postgresql.conf'),
+        `\nssl = on\nssl_cert_file = '${cert}'\nssl_key_file = '${key}'\n`,
+      );
+    }
+    const method = password === undefined ? 'trust' : 'scram-sha-256';
+    const tcp = tls ? 'hostssl' : 'host';
+    await writeFile(
+      join(this.dataDir, 'pg_hba.conf'),
+      [
+        'local all all trust',
+        `${tcp} all all 127.0.0.1/32 ${method}`,
+        `${tcp} all all ::1/128 ${method}`,
+        // No other line: a plaintext TCP connection to a TLS server matches nothing and is refused.
+        '',
+      ].join('\n'),
+    );
   }
 
   get dataDir(): string {

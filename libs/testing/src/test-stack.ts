@@ -1,6 +1,8 @@
-import { migrate } from '@app/db';
+import { readFileSync } from 'node:fs';
+import { migrate, postgresConnection } from '@app/db';
+import { createTopicsAndWait } from '@app/kafka';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { baseEnv, freePort, uniqueName } from './env.js';
 
@@ -13,6 +15,12 @@ export interface TestStackOptions {
   databaseUrl?: string;
   /** Use this Redis (a private `RedisServer`'s `url`) instead of the shared one. */
   redisUrl?: string;
+  /** TLS and SASL of the test's own Kafka clients (a secured private broker's `clientSecurity()`). */
+  kafkaSecurity?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
+  /** The CA of a TLS Redis (`rediss://` redisUrl), for the test's own client. */
+  redisCaFile?: string;
+  /** More settings for the apps, added to `env` (KAFKA_SSL*, KAFKA_SASL_*, REDIS_TLS_CA_FILE...). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -47,10 +55,18 @@ export class TestStack {
       clientId: this.id,
       brokers: this.base.KAFKA_BROKERS.split(','),
       logLevel: logLevel.NOTHING,
+      ...options.kafkaSecurity,
     });
-    this.pg = new pg.Pool({ connectionString: this.base.DATABASE_URL, max: 3 });
+    // The apps' own reading of DATABASE_URL (sslmode, sslrootcert), so a TLS-only Postgres works here too.
+    this.pg = new pg.Pool({ ...postgresConnection(this.base.DATABASE_URL), max: 3 });
     this.pg.on('error', () => undefined);
-    this.redis = new Redis(this.base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    this.redis = new Redis(this.base.REDIS_URL, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      ...(options.redisCaFile ? { tls: { ca: [readFileSync(options.redisCaFile, 'utf8')] } } : {}),
+    });
+    // A test that stops its private Redis would otherwise get ioredis' "Unhandled error event" on stderr.
+    this.redis.on('error', () => undefined);
   }
 
   static async create(options: TestStackOptions = {}): Promise<TestStack> {
@@ -68,10 +84,10 @@ export class TestStack {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: this.allTopics.map((topic) => ({ topic, numPartitions: this.options.partitions ?? 3 })),
-      });
+      await createTopicsAndWait(
+        admin,
+        this.allTopics.map((topic) => ({ topic, numPartitions: this.options.partitions ?? 3 })),
+      );
     } finally {
       await admin.disconnect();
     }
@@ -92,6 +108,7 @@ export class TestStack {
       API_PORT: String(apiPort),
       CONSUMER_HOST: '127.0.0.1',
       CONSUMER_PORT: String(consumerPort),
+      ...this.options.env,
     };
   }
 

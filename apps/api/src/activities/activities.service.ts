@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { CacheAside, RedisCacheStore, WriteThrough } from '@app/cache';
 import { AppConfig } from '@app/config';
-import { Database } from '@app/db';
+import { Database, isPostgresUnavailable } from '@app/db';
 import { type ActivityRecorded, EVENT_VERSION, encodeEvent } from '@app/events';
 import { RedisClient } from '@app/redis';
 import { type ActivityRecord, ActivityRepository, type FeedCursor } from '@app/store';
 import { TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
-import { OverloadedError, UnavailableError } from '../http/api.error.js';
+import { OverloadedError, ReadUnavailableError, UnavailableError } from '../http/api.error.js';
 import type { WriteModeUsed } from '../counters/counters.service.js';
 import { ApiMetrics } from '../ingest/api.metrics.js';
 import { EventPublisher } from '../ingest/event-publisher.js';
@@ -48,14 +48,22 @@ export class ActivitiesService {
     this.writeThrough = new WriteThrough({ cacheError: events.storeError });
   }
 
+  /** A page of the feed; 503 (ReadUnavailableError) when Postgres cannot serve it now. */
   async feed(actor: string, limit: number, before: FeedCursor | undefined): Promise<ActivityRecord[]> {
-    if (before !== undefined) return this.activities.feed(actor, limit, before);
-    // The loader runs once per refill (concurrent misses of one actor share it).
-    const page = await this.firstPages.get(actor, () => {
-      this.metrics.cacheFills.inc({ cache: 'feed' });
-      return this.activities.feed(actor, FEED_MAX_LIMIT);
-    });
-    return (page ?? []).slice(0, limit);
+    try {
+      if (before !== undefined) return await this.activities.feed(actor, limit, before);
+      // The loader runs once per refill (concurrent misses of one actor share it).
+      const page = await this.firstPages.get(actor, () => {
+        this.metrics.cacheFills.inc({ cache: 'feed' });
+        return this.activities.feed(actor, FEED_MAX_LIMIT);
+      });
+      return (page ?? []).slice(0, limit);
+    } catch (error) {
+      if (!isPostgresUnavailable(error)) throw error;
+      throw new ReadUnavailableError('Postgres cannot serve the feed now', this.config.api.retryAfterSeconds, {
+        cause: error,
+      });
+    }
   }
 
   /**

@@ -2,12 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { WriteBehind, WriteThrough } from '@app/cache';
 import { AppConfig } from '@app/config';
 import { CounterView } from '@app/counter-view';
-import { Database } from '@app/db';
+import { Database, isPostgresUnavailable } from '@app/db';
 import { EVENT_VERSION, type CounterIncremented, encodeEvent } from '@app/events';
 import { CounterRepository, type CounterIncrement } from '@app/store';
 import { TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
 import { PinoLogger } from 'nestjs-pino';
-import { OverloadedError, UnavailableError } from '../http/api.error.js';
+import { OverloadedError, ReadUnavailableError, UnavailableError } from '../http/api.error.js';
 import { ApiMetrics } from '../ingest/api.metrics.js';
 import { EventPublisher } from '../ingest/event-publisher.js';
 import { KafkaUnavailableError, PublishQueueFullError } from '../ingest/kafka-unavailable.error.js';
@@ -52,7 +52,11 @@ export class CountersService {
     this.writeThrough = new WriteThrough({ cacheError });
   }
 
-  /** The served value: the Redis view (read-your-writes); Postgres alone when Redis is unreachable. */
+  /**
+   * The served value: the Redis view (read-your-writes); Postgres alone when Redis is unreachable. When Postgres
+   * cannot serve (down, or its pool busy past the wait, as under overload) the read is refused with 503: a view miss
+   * that failed on Postgres is not sent to Postgres a second time.
+   */
   async value(name: string): Promise<number> {
     try {
       const { value, hit, filled } = await this.view.lookup(name);
@@ -60,9 +64,21 @@ export class CountersService {
       return value;
     } catch (error) {
       this.metrics.cacheLookup('counter-view', 'error');
+      if (isPostgresUnavailable(error)) throw this.readUnavailable(error);
       this.logger.warn({ err: error }, 'counter view unavailable: reading Postgres');
-      return (await this.counters.read(name)).value;
+      try {
+        return (await this.counters.read(name)).value;
+      } catch (readError) {
+        if (isPostgresUnavailable(readError)) throw this.readUnavailable(readError);
+        throw readError;
+      }
     }
+  }
+
+  private readUnavailable(cause: unknown): ReadUnavailableError {
+    return new ReadUnavailableError('Postgres cannot serve the read now', this.config.api.retryAfterSeconds, {
+      cause,
+    });
   }
 
   /**

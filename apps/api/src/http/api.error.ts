@@ -78,3 +78,19 @@ export class UnavailableError extends ApiError {
     this.headers = { 'Retry-After': String(retryAfterSeconds) };
   }
 }
+
+/**
+ * A read that neither Redis nor Postgres could serve now (Postgres down, or every pooled connection busy past its
+ * wait): answered 503 with Retry-After, like a refused write (G6), not as an internal error.
+ */
+export class ReadUnavailableError extends ApiError {
+  override readonly name = 'ReadUnavailableError';
+  readonly status = 503;
+  readonly type = 'unavailable';
+  readonly title = 'The data could not be read now';
+
+  constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}

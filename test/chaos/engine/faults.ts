@@ -1,0 +1,291 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCli } from '@app/testing';
+import { Redis } from 'ioredis';
+import { freeze, pidsByCommandLine, pidsWorkingIn } from './freeze.js';
+import type { Prng } from './prng.js';
+import type { AppSlot, ChaosSystem } from './system.js';
+
+export const FAULT_KINDS = [
+  'api-kill',
+  'consumer-kill',
+  'postgres-stop',
+  'redis-stop',
+  'redis-flush',
+  'kafka-stop',
+  'consumer-scale',
+  'replay',
+  'kafka-freeze',
+  'postgres-freeze',
+  'redis-freeze',
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** One fault with its parameters, all drawn from the schedule's PRNG when the schedule is made. */
+export type FaultPlan =
+  | { kind: 'api-kill'; pick: number; downMs: number }
+  | { kind: 'consumer-kill'; pick: number; downMs: number }
+  | { kind: 'postgres-stop'; mode: 'fast' | 'immediate' | 'kill'; downMs: number }
+  | { kind: 'redis-stop'; mode: 'stop' | 'kill'; downMs: number }
+  | { kind: 'redis-flush' }
+  | { kind: 'kafka-stop'; mode: 'stop' | 'kill'; downMs: number }
+  | { kind: 'consumer-scale'; holdMs: number; pick: number }
+  | { kind: 'replay'; ago: string }
+  | { kind: 'kafka-freeze' | 'postgres-freeze' | 'redis-freeze'; downMs: number };
+
+export interface Episode {
+  /** 0-based round: in each round every enabled kind is injected once. */
+  round: number;
+  index: number;
+  faults: FaultPlan[];
+  /** Pause after the faults healed and every app is ready again. */
+  recoveryMs: number;
+}
+
+export interface ScheduleOptions {
+  faults: readonly FaultKind[];
+  downtimeMs: number;
+  recoveryMs: number;
+  overlap: number;
+}
+
+/**
+ * What each kind acts on. Two faults share an episode only when they act on different things (a broker is not
+ * frozen while it is stopped); a replay runs alone: it needs a stable group, Kafka and Postgres.
+ */
+const TARGET: Record<FaultKind, string> = {
+  'api-kill': 'api',
+  'consumer-kill': 'consumer-process',
+  'consumer-scale': 'consumer-group',
+  'postgres-stop': 'postgres',
+  'postgres-freeze': 'postgres',
+  'redis-stop': 'redis',
+  'redis-flush': 'redis',
+  'redis-freeze': 'redis',
+  'kafka-stop': 'kafka',
+  'kafka-freeze': 'kafka',
+  replay: 'everything',
+};
+const canPair = (a: FaultKind, b: FaultKind) =>
+  TARGET[a] !== TARGET[b] && TARGET[a] !== 'everything' && TARGET[b] !== 'everything';
+
+function plan(kind: FaultKind, rng: Prng, downtimeMs: number): FaultPlan {
+  const down = () => Math.round(downtimeMs * rng.between(0.5, 1.5));
+  switch (kind) {
+    case 'api-kill':
+      return { kind, pick: rng.next(), downMs: rng.int(200, 3000) };
+    case 'consumer-kill':
+      return { kind, pick: rng.next(), downMs: rng.int(200, 3000) };
+    case 'postgres-stop':
+      return { kind, mode: rng.pick(['fast', 'immediate', 'kill'] as const), downMs: down() };
+    case 'redis-stop':
+      return { kind, mode: rng.pick(['stop', 'kill'] as const), downMs: down() };
+    case 'redis-flush':
+      return { kind };
+    case 'kafka-stop':
+      return { kind, mode: rng.pick(['stop', 'kill'] as const), downMs: down() };
+    case 'consumer-scale':
+      return { kind, holdMs: down(), pick: rng.next() };
+    case 'replay':
+      return { kind, ago: '5m' };
+    case 'kafka-freeze':
+    case 'postgres-freeze':
+    case 'redis-freeze':
+      // 2 to 6 s by default: longer than the API's produce timeout (1.5 s) and Redis' command timeout (2 s), so that
+      // commands time out and are executed late; shorter than a consumer session (6 s) on average.
+      return { kind, downMs: Math.round(downtimeMs * rng.between(0.25, 0.75)) };
+  }
+}
+
+/**
+ * The seeded fault schedule: rounds, each a shuffle of every enabled kind, so that every kind comes up once per
+ * round; with probability `overlap` an episode takes the next kind of the round too (when it acts on something
+ * else) and injects both at once.
+ */
+export function* schedule(rng: Prng, options: ScheduleOptions): Generator<Episode> {
+  let index = 0;
+  for (let round = 0; ; round++) {
+    const order = rng.shuffle(options.faults);
+    while (order.length > 0) {
+      const first = order.shift() as FaultKind;
+      const faults = [plan(first, rng, options.downtimeMs)];
+      const next = order[0];
+      if (next !== undefined && rng.chance(options.overlap) && canPair(first, next)) {
+        order.shift();
+        faults.push(plan(next, rng, options.downtimeMs));
+      }
+      const recoveryMs = Math.round(options.recoveryMs * rng.between(1, 2));
+      yield { round, index: index++, faults, recoveryMs };
+    }
+  }
+}
+
+export interface FaultRecord {
+  kind: FaultKind;
+  /** What exactly was done, e.g. "SIGKILL api-2, restarted after 1.2 s". */
+  detail: string;
+  episode: number;
+  /** When the fault was injected and when it was healed (epoch ms). */
+  injectedAt: number;
+  healedAt: number;
+  /** Harness trouble carrying the fault out (a replay the group refused, a start that failed). */
+  failed?: string;
+}
+
+/** Picks from `items` with a number in [0, 1) drawn beforehand. */
+function pickWith<T>(items: readonly T[], x: number): T | undefined {
+  return items[Math.min(items.length - 1, Math.floor(x * items.length))];
+}
+
+/** Carries out one fault: inject, keep it for its downtime, heal. Readiness is awaited by the caller. */
+export async function inject(
+  fault: FaultPlan,
+  system: ChaosSystem,
+  context: { episode: number; scaleTo: number; note: (line: string) => void },
+): Promise<FaultRecord> {
+  const injectedAt = Date.now();
+  const record = (detail: string, failed?: string): FaultRecord => ({
+    kind: fault.kind,
+    detail,
+    episode: context.episode,
+    injectedAt,
+    healedAt: Date.now(),
+    ...(failed === undefined ? {} : { failed }),
+  });
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  switch (fault.kind) {
+    case 'api-kill': {
+      const slot = pickWith(system.apis, fault.pick) as AppSlot;
+      await slot.kill();
+      await sleep(fault.downMs);
+      slot.start();
+      return record(`SIGKILL ${slot.name} under load, restarted after ${seconds(fault.downMs)}`);
+    }
+    case 'consumer-kill': {
+      const slot = pickWith(
+        system.activeConsumers.filter((c) => c.running),
+        fault.pick,
+      );
+      if (!slot) return record('no consumer running', 'nothing to kill');
+      await slot.kill();
+      await sleep(fault.downMs);
+      slot.start();
+      return record(`SIGKILL ${slot.name}, restarted after ${seconds(fault.downMs)}`);
+    }
+    case 'postgres-stop': {
+      if (fault.mode === 'kill') await system.postgres.kill();
+      else await system.postgres.stop(fault.mode);
+      await sleep(fault.downMs);
+      await system.postgres.restart();
+      return record(
+        `${fault.mode === 'kill' ? 'SIGKILL' : `pg_ctl stop -m ${fault.mode}`}, down ${seconds(Date.now() - injectedAt)}`,
+      );
+    }
+    case 'redis-stop': {
+      if (fault.mode === 'kill') await system.redis.kill();
+      else await system.redis.stop();
+      await sleep(fault.downMs);
+      await system.redis.restart();
+      return record(
+        `${fault.mode === 'kill' ? 'SIGKILL' : 'SIGTERM'}, down ${seconds(Date.now() - injectedAt)}, back empty`,
+      );
+    }
+    case 'redis-flush': {
+      const redis = new Redis(system.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      try {
+        await redis.connect();
+        const keys = await redis.dbsize();
+        await redis.flushall();
+        return record(`FLUSHALL (${keys} keys)`);
+      } catch (error) {
+        return record('FLUSHALL', (error as Error).message);
+      } finally {
+        redis.disconnect();
+      }
+    }
+    case 'kafka-stop': {
+      if (fault.mode === 'kill') await system.broker.kill();
+      else await system.broker.stop();
+      await sleep(fault.downMs);
+      await system.broker.restart();
+      return record(
+        `${fault.mode === 'kill' ? 'SIGKILL' : 'SIGTERM (controlled shutdown)'}, down ${seconds(Date.now() - injectedAt)}`,
+      );
+    }
+    case 'consumer-scale': {
+      const before = system.activeConsumers.length;
+      const added: AppSlot[] = [];
+      for (let i = before; i < context.scaleTo; i++) added.push(await system.addConsumer(false));
+      let failed: string | undefined;
+      await Promise.all(added.map((slot) => slot.ready(120_000))).catch((error: unknown) => {
+        failed = `scale-up: ${(error as Error).message.split('\n')[0]}`;
+      });
+      await sleep(fault.holdMs);
+      // Back to the size before, leaving in a seeded order (the original member may be one of those leaving).
+      const active = system.activeConsumers;
+      const leaving: AppSlot[] = [];
+      let x = fault.pick;
+      while (active.length - leaving.length > before) {
+        const remaining = active.filter((c) => !leaving.includes(c));
+        leaving.push(pickWith(remaining, x) as AppSlot);
+        x = (x * 7.31) % 1;
+      }
+      const exits = await Promise.all(leaving.map((slot) => system.removeConsumer(slot)));
+      const unclean = exits
+        .map((exit, i) => ({ exit, slot: leaving[i] }))
+        .filter(({ exit }) => exit !== undefined && (exit.code !== 0 || exit.signal !== null));
+      if (unclean.length > 0) {
+        const list = unclean.map(({ exit, slot }) => `${slot?.name}: ${JSON.stringify(exit)}`).join(', ');
+        failed = `${failed ? `${failed}; ` : ''}unclean exit on SIGTERM: ${list}`;
+      }
+      return record(
+        `${before} -> ${before + added.length} consumers (${added.map((a) => a.name).join(', ')}) for ` +
+          `${seconds(fault.holdMs)}, then SIGTERM ${leaving.map((l) => l.name).join(', ')}`,
+        failed,
+      );
+    }
+    case 'kafka-freeze': {
+      // Produce requests already sent are answered late, after the API's timeout: those writes are written through
+      // and land in Kafka as well (DESIGN.md section 8, a produce that times out but succeeded).
+      const propsFile = `${system.broker.dir}/server.properties`;
+      const n = await freeze(
+        () => pidsByCommandLine((c) => c.includes('kafka.Kafka') && c.includes(propsFile)),
+        fault.downMs,
+      );
+      return record(`SIGSTOP the broker (${n} process) for ${seconds(fault.downMs)}, then SIGCONT`);
+    }
+    case 'postgres-freeze': {
+      const n = await freeze(() => pidsWorkingIn(system.postgres.dataDir), fault.downMs);
+      return record(`SIGSTOP Postgres (${n} processes) for ${seconds(fault.downMs)}, then SIGCONT`);
+    }
+    case 'redis-freeze': {
+      const port = `:${system.redis.port}`;
+      const n = await freeze(
+        () => pidsByCommandLine((c) => c.startsWith('redis-server') && c.includes(port)),
+        fault.downMs,
+      );
+      return record(`SIGSTOP Redis (${n} process) for ${seconds(fault.downMs)}, then SIGCONT`);
+    }
+    case 'replay': {
+      // A group that is rebalancing refuses a replay (exit 65): try again, as an operator would.
+      let last = '';
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        const result = await runCli(
+          system.stack.env,
+          ['replay', '--ago', fault.ago, '--execute', '--actor', 'chaos', '--timeout', '30s', '--json'],
+          system.dist,
+        );
+        if (result.code === 0) {
+          const plan = result.json<{ plan?: { reread: number; toApply: number }[] }>(0).plan ?? [];
+          const reread = plan.reduce((n, p) => n + p.reread, 0);
+          const how = result.json<{ how?: string }>().how ?? '';
+          return record(`wb replay --ago ${fault.ago} --execute: ${reread} message(s) re-read; ${how}`);
+        }
+        last = `exit ${result.code}: ${result.output.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`;
+        context.note(`replay attempt ${attempt} failed (${last}); retrying`);
+        await sleep(3000);
+      }
+      return record(`wb replay --ago ${fault.ago} --execute`, last);
+    }
+  }
+}
