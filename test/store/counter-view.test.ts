@@ -59,6 +59,26 @@ describe('counter store and Redis view', () => {
     expect(ledger[0]?.n).toBe(4);
   });
 
+  it('adds a batch in one call: every entry once, repeats of a counter summed, repeated ids not', async () => {
+    const now = Date.now();
+    await view.addPendingMany([
+      { name: 'many-a', entry: { eventId: 'm1', delta: 2, acceptedAt: now } },
+      { name: 'many-b', entry: { eventId: 'm2', delta: -5, acceptedAt: now } },
+      { name: 'many-a', entry: { eventId: 'm3', delta: 7, acceptedAt: now } },
+      // The same event again (a retried batch item): not counted twice.
+      { name: 'many-a', entry: { eventId: 'm1', delta: 2, acceptedAt: now } },
+    ]);
+    expect(await view.value('many-a')).toBe(9);
+    expect(await view.value('many-b')).toBe(-5);
+    const redis = app.get(RedisClient).redis;
+    // Under the app's key prefix, with the pending TTL set on each key.
+    expect(await redis.hgetall('{c:many-a}:pending')).toEqual({ m1: `2:${now}`, m3: `7:${now}`, ' sum': '9' });
+    expect(await redis.pttl('{c:many-b}:pending')).toBeGreaterThan(0);
+    // Taken back like entries added one by one.
+    await view.removePending('many-a', ['m3']);
+    expect(await view.value('many-a')).toBe(2);
+  });
+
   it('serves base + pending, and converges when the consumer reconciles', async () => {
     const name = 'views';
     const now = Date.now();

@@ -21,6 +21,22 @@ end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 ${SNAPSHOT}`;
 
+/**
+ * `ADD_PENDING` for many counters in one call, without the snapshots (a batch does not need them). KEYS: the
+ * pending key of each entry (a counter may come more than once); ARGV: pending TTL ms, then per entry its event
+ * id, delta and accepted ms. Only for a single server: on Redis Cluster the keys of different counters are in
+ * different slots, which one script cannot touch.
+ */
+export const ADD_PENDING_MANY = `
+for i = 1, #KEYS do
+  local j = 2 + (i - 1) * 3
+  if redis.call('HSETNX', KEYS[i], ARGV[j], ARGV[j + 1] .. ':' .. ARGV[j + 2]) == 1 then
+    redis.call('HINCRBY', KEYS[i], ' sum', ARGV[j + 1])
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return #KEYS`;
+
 /** ARGV: event ids. Removes them from pending (the Kafka send failed and nothing else will apply them). */
 export const REMOVE_PENDING = `
 for i = 1, #ARGV do
