@@ -87,18 +87,20 @@ describe('ops CLI: dead letters, lag and drift', () => {
     await waitFor(
       async () => ((await (await fetch(`${base}/v1/counters/drifty`)).json()) as { value: number }).value === 5,
     );
-    expect((await runCli(stack.env, ['verify'])).code).toBe(0);
+    const clean = await runCli(stack.env, ['verify']);
+    expect(clean.code, clean.output).toBe(0);
 
     // Corrupt the cached base behind the system's back.
     await stack.redis.hset(`${stack.keyPrefix}{c:drifty}:base`, 'v', '999');
     const found = await runCli(stack.env, ['verify', '--json']);
-    expect(found.code).toBe(2);
+    expect(found.code, found.output).toBe(2);
     expect(found.json<{ drifted: { name: string; served: number; expected: number }[] }>().drifted).toEqual([
       expect.objectContaining({ name: 'drifty', served: 999, expected: 5 }),
     ]);
     const repaired = await runCli(stack.env, ['verify', '--repair']);
-    expect(repaired.code).toBe(0);
+    expect(repaired.code, repaired.output).toBe(0);
     expect(((await (await fetch(`${base}/v1/counters/drifty`)).json()) as { value: number }).value).toBe(5);
-    expect((await runCli(stack.env, ['verify'])).code).toBe(0);
+    const after = await runCli(stack.env, ['verify']);
+    expect(after.code, after.output).toBe(0);
   });
 });

@@ -99,6 +99,31 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     this.redis.connect().catch(() => undefined);
   }
 
+  /**
+   * Resolves once the connection is ready, or rejects after `timeoutMs`. The apps do not wait (readiness reports
+   * Redis), but a one-shot command such as the CLI's `verify` must: with no offline queue, a command sent before the
+   * connection is up fails at once ("Stream isn't writeable"), which a slow start made a flaky failure.
+   */
+  async whenReady(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    const redis = this.redis;
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = () => done();
+      const timer = setTimeout(
+        () => done(new Error(`Redis not ready within ${timeoutMs} ms (${redis.status})`)),
+        timeoutMs,
+      );
+      redis.on('ready', onReady);
+      if (redis.status === 'ready') done();
+    });
+  }
+
   async ping(): Promise<void> {
     const reply = await this.redis.ping();
     if (reply !== 'PONG') throw new Error(`unexpected PING reply: ${String(reply)}`);

@@ -1,4 +1,5 @@
 import { CounterViewRepository } from '@app/counter-view';
+import { RedisClient } from '@app/redis';
 import { CounterRepository, LedgerRepository } from '@app/store';
 import { SingleBar } from 'cli-progress';
 import { type Command, EXIT, UsageError } from './command.js';
@@ -28,10 +29,12 @@ export const verifyCommand: Command = {
     sample: { type: 'string', description: 'check N random counters (default: all)' },
     repair: { type: 'boolean', description: "drop drifted counters' cached base: the next read refills it" },
   },
-  run: async ({ app, options, json, print, note }) => {
+  run: async ({ config, app, options, json, print, note }) => {
     const sampleText = stringOption(options, 'sample');
     if (sampleText !== undefined && !/^\d+$/.test(sampleText)) throw new UsageError('--sample: a number');
     const nest = await app();
+    // The connection is opened in the background at boot; with no offline queue, wait for it before the first read.
+    await nest.get(RedisClient).whenReady(Math.max(10_000, config.redis.connectTimeoutMs * 5));
     const counters = nest.get(CounterRepository);
     const view = nest.get(CounterViewRepository);
     const ledger = nest.get(LedgerRepository);
