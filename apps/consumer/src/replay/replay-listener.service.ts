@@ -1,5 +1,6 @@
 import { Injectable, type OnApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '@app/config';
+import { LogThrottle } from '@app/platform';
 import { ReplayRequestRepository } from '@app/store';
 import { PinoLogger } from 'nestjs-pino';
 import { PersistenceConsumer } from '../apply/persistence.consumer.js';
@@ -16,6 +17,8 @@ const POLL_MS = 1000;
 export class ReplayListener implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** While Postgres is down every poll fails: one warning per 10 s, with the count of those left out. */
+  private readonly errorLog = new LogThrottle();
 
   constructor(
     private readonly config: AppConfig,
@@ -52,7 +55,9 @@ export class ReplayListener implements OnApplicationBootstrap, OnApplicationShut
       }
       await this.requests.acknowledge(done, this.consumer.member ?? 'unknown');
     } catch (error) {
-      this.logger.warn({ err: error }, 'replay requests could not be read; trying again');
+      this.errorLog.run((suppressed) =>
+        this.logger.warn({ err: error, suppressed }, 'replay requests could not be read; trying again'),
+      );
     } finally {
       this.polling = false;
     }
