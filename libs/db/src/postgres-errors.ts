@@ -1,5 +1,5 @@
-/** Node's codes of a network failure on the way to the server. */
-const NETWORK_CODES = new Set([
+/** Node's codes of a network failure on the way to the server (or to any other). */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',
@@ -32,6 +32,6 @@ const UNAVAILABLE_SQLSTATE = /^(08|53)|^57014$|^57P0[1-3]$/;
 export function isPostgresUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  if (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
   return CONNECTION_MESSAGES.some((message) => error.message.startsWith(message));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForLagZero } from '@app/testing';
 import { type FaultKind, type FaultRecord, inject, schedule } from './faults.js';
-import { ChaosLoad, type LoadStats } from './load.js';
+import { ChaosLoad, type LoadStats, emptyStats } from './load.js';
 import type { ChaosOptions } from './options.js';
 import { type OracleResult, checkOracle } from './oracle.js';
 import { Prng } from './prng.js';
@@ -197,20 +197,6 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     JSON.stringify(report, (_k, v: unknown) => (v instanceof Map ? (Object.fromEntries(v) as unknown) : v), 2),
   ).catch(() => undefined);
   return report;
-}
-
-function emptyStats(): LoadStats {
-  return {
-    requests: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0, read: 0 },
-    writes: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0 },
-    statuses: new Map(),
-    modes: new Map(),
-    duplicates: 0,
-    itemsInFlight: 0,
-    retriedWrites: 0,
-    maxAttempts: 0,
-    reads: new Map(),
-  };
 }
 
 /** mm:ss.s */

@@ -76,17 +76,7 @@ export class ChaosLoad {
   /** Items still unacknowledged when the drain deadline passed. */
   readonly unacknowledged: Item[] = [];
   readonly violations: string[] = [];
-  readonly stats: LoadStats = {
-    requests: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0, read: 0 },
-    writes: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0 },
-    statuses: new Map(),
-    modes: new Map(),
-    duplicates: 0,
-    itemsInFlight: 0,
-    retriedWrites: 0,
-    maxAttempts: 0,
-    reads: new Map(),
-  };
+  readonly stats: LoadStats = emptyStats();
   readonly counterNames: string[];
   readonly actors: string[];
   private readonly tag = randomBytes(3).toString('hex');
@@ -352,4 +342,19 @@ export class ChaosLoad {
       this.count(this.stats.reads, 0);
     }
   }
+}
+
+/** Statistics of a load that has not sent anything yet. */
+export function emptyStats(): LoadStats {
+  return {
+    requests: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0, read: 0 },
+    writes: { increment: 0, 'increment-batch': 0, activity: 0, 'activity-batch': 0 },
+    statuses: new Map(),
+    modes: new Map(),
+    duplicates: 0,
+    itemsInFlight: 0,
+    retriedWrites: 0,
+    maxAttempts: 0,
+    reads: new Map(),
+  };
 }

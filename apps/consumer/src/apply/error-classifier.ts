@@ -1,3 +1,4 @@
+import { NETWORK_ERROR_CODES } from '@app/db';
 import { InvalidEventError } from './invalid-event.error.js';
 
 /**
@@ -33,19 +34,6 @@ const PERMANENT_SQLSTATE_CLASSES: Record<string, PermanentErrorClass> = {
   '54': 'program-limit',
 };
 
-const NODE_NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 interface PostgresError extends Error {
   code: string;
   severity: string;
@@ -76,7 +64,7 @@ export function classifyError(error: unknown): Classification {
   if (error instanceof RangeError) return { kind: 'permanent', errorClass: 'unrepresentable-value' };
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && NODE_NETWORK_CODES.has(code)) return { kind: 'transient', reason: code };
+    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return { kind: 'transient', reason: code };
     // kafkajs errors (request timeouts, connection errors, exhausted retries) and pg's connection messages
     // ("Connection terminated unexpectedly", "timeout exceeded when trying to connect") are transient.
     return { kind: 'transient', reason: error.name };
@@ -113,7 +101,7 @@ export function retryCause(error: unknown): RetryCause {
   }
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && NODE_NETWORK_CODES.has(code))
+    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))
       return code === 'ETIMEDOUT' ? 'timeout' : 'connection';
     if (/timeout|timed out/i.test(`${error.name} ${error.message}`)) return 'timeout';
     if (/connect|terminated|closed|ECONN|socket/i.test(`${error.name} ${error.message}`)) return 'connection';
