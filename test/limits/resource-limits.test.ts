@@ -252,9 +252,10 @@ describe('resource limits under sustained overload', () => {
       expect(peaks.postgres, summary).toBeGreaterThan(0);
       expect(peaks.redis, summary).toBe(1);
       // Resident memory (heap capped at 96 MiB, plus code, young generation, buffers and sockets) levels off: no
-      // climb from the first third of the overload to the last, and a fixed ceiling.
-      const [first, , last] = thirds(peaks.rssSeries);
-      expect(last - first, summary).toBeLessThan(64 * MiB);
+      // climb from the middle third of the overload to the last (the first third is the warm-up: how far it rises
+      // there depends on how fast the load ramps up), and a fixed ceiling.
+      const [, middle, last] = thirds(peaks.rssSeries);
+      expect(last - middle, summary).toBeLessThan(64 * MiB);
       expect(peaks.rss, summary).toBeLessThan(400 * MiB);
 
       // Afterwards it serves normally, and its heap is back within its cap.
@@ -311,8 +312,8 @@ describe('resource limits under sustained overload', () => {
       expect(peaks.postgres, summary).toBeLessThanOrEqual(POOL);
       expect(peaks.postgres, summary).toBeGreaterThan(0);
       expect(peaks.redis, summary).toBe(1);
-      const [first, , last] = thirds(peaks.rssSeries);
-      expect(last - first, summary).toBeLessThan(64 * MiB);
+      const [, middle, last] = thirds(peaks.rssSeries);
+      expect(last - middle, summary).toBeLessThan(64 * MiB);
       expect(peaks.rss, summary).toBeLessThan(400 * MiB);
       // And it applied the backlog exactly once (G2).
       const expected = load.expectedCounters();
