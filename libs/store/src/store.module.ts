@@ -4,6 +4,7 @@ import { AuditRepository } from './audit.repository.js';
 import { CounterRepository } from './counter.repository.js';
 import { LedgerRepository } from './ledger.repository.js';
 import { OffsetRepository } from './offset.repository.js';
+import { RedriveRepository } from './redrive.repository.js';
 import { ReplayRequestRepository } from './replay-request.repository.js';
 
 /** The Postgres repositories of the system of record. Needs the db module (CoreModule provides it). */
@@ -15,6 +16,7 @@ import { ReplayRequestRepository } from './replay-request.repository.js';
     OffsetRepository,
     ReplayRequestRepository,
     AuditRepository,
+    RedriveRepository,
   ],
   exports: [
     CounterRepository,
@@ -23,6 +25,7 @@ import { ReplayRequestRepository } from './replay-request.repository.js';
     OffsetRepository,
     ReplayRequestRepository,
     AuditRepository,
+    RedriveRepository,
   ],
 })
 export class StoreModule {}

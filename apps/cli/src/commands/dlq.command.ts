@@ -1,6 +1,6 @@
 import { AppConfig } from '@app/config';
 import { KafkaClient, KafkaProducer, type ReadMessage, deadLetterTopic, readToEnd } from '@app/kafka';
-import { AuditRepository } from '@app/store';
+import { AuditRepository, RedriveRepository, letterKey } from '@app/store';
 import { type Command, type CommandContext, EXIT, UsageError } from './command.js';
 import { table } from './format.js';
 import { actor, listOption, resolveTopics, stringOption } from './targets.js';
@@ -16,7 +16,7 @@ const H = {
   firstFailedAt: 'dlq-first-failed-at',
 } as const;
 
-/** Redrive progress is the committed offset of this group on the dead-letter topic: each letter goes back once. */
+/** Where a redrive starts reading: this group's committed offset on the dead-letter topic (first letter not sent). */
 const redriveGroup = (groupId: string) => `${groupId}.dlq-redrive`;
 
 export const dlqCommand: Command = {
@@ -130,15 +130,25 @@ async function show(context: CommandContext): Promise<number> {
 
 /**
  * Sends the letters not redriven yet back to their original topic, unchanged (same key, same value, so the
- * same event id: the dedupe ledger keeps anything from being applied twice), and moves this tool's redrive
- * group past them on the dead-letter topic. Letters filtered out by --error-class are left for later.
+ * same event id: the dedupe ledger keeps anything from being applied twice). Each letter goes back at most once:
+ * the letters sent are recorded in Postgres (`dlq_redrives`), so a filter (--error-class) can leave letters behind
+ * and a later redrive, filtered or not, still sends only the others. This tool's group on the dead-letter topic
+ * moves to the first letter not sent yet, so that later runs do not read the whole topic again.
  */
 async function redrive(context: CommandContext): Promise<number> {
   const nest = await context.app();
   const config = nest.get(AppConfig);
+  const records = nest.get(RedriveRepository);
   const group = redriveGroup(config.consumer.groupId);
   const execute = context.options['execute'] === true;
-  const sets = await letters(context, group);
+  const who = actor(context.options['actor']);
+  const sets = await Promise.all(
+    (await letters(context, group)).map(async (set) => {
+      const done = await records.redriven(set.dlq, set.all);
+      const open = (m: ReadMessage) => !done.has(letterKey(m));
+      return { ...set, all: set.all.filter(open), selected: set.selected.filter(open) };
+    }),
+  );
   const plan = sets.map(({ dlq, all, selected }) => ({
     deadLetterTopic: dlq,
     pending: all.length,
@@ -151,7 +161,7 @@ async function redrive(context: CommandContext): Promise<number> {
   const total = plan.reduce((n, p) => n + p.toRedrive, 0);
   if (!execute) {
     await nest.get(AuditRepository).record({
-      actor: actor(context.options['actor']),
+      actor: who,
       command: 'dlq redrive',
       args: context.options,
       plan,
@@ -181,16 +191,20 @@ async function redrive(context: CommandContext): Promise<number> {
       }
       for (const [topic, messages] of byTopic) {
         for (let i = 0; i < messages.length; i += 500) {
+          const chunk = messages.slice(i, i + 500);
           await producer.sendBatch([
             {
               topic,
-              messages: messages.slice(i, i + 500).map((m) => ({
+              messages: chunk.map((m) => ({
                 key: m.key,
                 value: m.value,
                 headers: { 'redriven-from': `${dlq}/${m.partition}/${m.offset}` },
               })),
             },
           ]);
+          // Recorded once Kafka has them: a crash in between sends this chunk again at the next redrive (soon,
+          // so within the ledger's retention, which applies those ids once).
+          await records.record(dlq, topic, chunk, who);
         }
       }
       // Past everything read, unless a filter left letters behind: then only up to the first one left.
@@ -205,7 +219,7 @@ async function redrive(context: CommandContext): Promise<number> {
     await admin.disconnect();
   }
   await nest.get(AuditRepository).record({
-    actor: actor(context.options['actor']),
+    actor: who,
     command: 'dlq redrive',
     args: context.options,
     plan,
