@@ -20,6 +20,7 @@ describe('migrations', () => {
       'activities',
       'consumer_offsets',
       'counters',
+      'dlq_redrives',
       'ops_audit',
       'pgmigrations',
       'processed_events',
