@@ -14,6 +14,20 @@ const ADVANCE = `
   ON CONFLICT (group_id, topic, partition) DO UPDATE
     SET next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now()`;
 
+/**
+ * Moves a stored offset forward past events that can never be applied (deleted by Kafka's retention before the
+ * consumer read them), outside an applying transaction. Returns the offset it replaced; no row when it did not
+ * move, so of two processes that see the same gap only one reports it.
+ */
+const SKIP_TO = `
+  WITH old AS (
+    SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE
+  )
+  UPDATE consumer_offsets o SET next_offset = $4, updated_at = now()
+    FROM old
+   WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = $3 AND old.next_offset < $4
+  RETURNING old.next_offset`;
+
 @Injectable()
 export class OffsetRepository {
   constructor(private readonly database: Database) {}
@@ -30,6 +44,17 @@ export class OffsetRepository {
   /** Moves the partition's next offset forward (never back) inside the caller's transaction. */
   async advance(t: Tx, groupId: string, topic: string, partition: number, nextOffset: number): Promise<void> {
     await t.none(ADVANCE, [groupId, topic, partition, nextOffset]);
+  }
+
+  /** Moves the partition's next offset forward to `nextOffset`; returns the offset it replaced, if it moved. */
+  async skipTo(groupId: string, topic: string, partition: number, nextOffset: number): Promise<number | undefined> {
+    const row = await this.database.db.oneOrNone<{ next_offset: string }>(SKIP_TO, [
+      groupId,
+      topic,
+      partition,
+      nextOffset,
+    ]);
+    return row === null ? undefined : int8(row.next_offset);
   }
 
   async all(groupId: string): Promise<{ topic: string; partition: number; nextOffset: number }[]> {

@@ -41,6 +41,8 @@ export class ConsumerMetrics {
   readonly crashes: Counter;
   /** Batches that started beyond Postgres' applied offset: `rewound` (sought back) or `lost` (deleted by retention). */
   readonly offsetGaps: Counter<'topic' | 'outcome'>;
+  /** Events between the applied offset and the log start, deleted by retention before they were applied. */
+  readonly eventsLost: Counter<'topic'>;
   readonly ledgerPruned: Counter;
 
   constructor(metrics: MetricsRegistry, status: ConsumerStatus, config: AppConfig) {
@@ -114,6 +116,12 @@ export class ConsumerMetrics {
       labelNames: ['topic', 'outcome'],
       registers,
     });
+    this.eventsLost = new Counter({
+      name: 'writebehind_consumer_events_lost_total',
+      help: 'Events deleted by retention before they were applied (between the applied offset and the log start)',
+      labelNames: ['topic'],
+      registers,
+    });
     this.crashes = new Counter({
       name: 'writebehind_consumer_crashes_total',
       help: 'Times the kafkajs consumer crashed and was restarted',
@@ -142,6 +150,7 @@ export class ConsumerMetrics {
       for (const errorClass of PERMANENT_ERROR_CLASSES) this.deadLetters.inc({ topic, error_class: errorClass }, 0);
       this.kafkaCommitFailures.inc({ topic }, 0);
       for (const outcome of ['rewound', 'lost']) this.offsetGaps.inc({ topic, outcome }, 0);
+      this.eventsLost.inc({ topic }, 0);
     }
     for (const target of ['counter_view', 'feed_cache']) this.redisFailures.inc({ target }, 0);
   }
