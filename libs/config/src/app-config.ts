@@ -55,8 +55,11 @@ export abstract class AppConfig {
     readonly fetch: { readonly minBytes: number; readonly maxWaitMs: number };
     readonly sessionTimeoutMs: number;
     readonly heartbeatIntervalMs: number;
-    /** Backoff of transient failures (retried for as long as the consumer runs, never dead-lettered). */
-    readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number };
+    /**
+     * Backoff of transient failures. An outage is retried for as long as the consumer runs; a failure Postgres reports
+     * about the statement itself is retried `maxAttempts` times in a row, then the chunk is split to isolate the record.
+     */
+    readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly maxAttempts: number };
     /** Readiness turns false once a transient failure has been retried for longer than this. */
     readonly stallUnreadyMs: number;
     readonly ledger: { readonly retentionMs: number; readonly pruneIntervalMs: number };
@@ -175,7 +178,11 @@ export function toAppConfig(env: Env): AppConfig {
       fetch: { minBytes: env.CONSUMER_FETCH_MIN_BYTES, maxWaitMs: env.CONSUMER_FETCH_MAX_WAIT_MS },
       sessionTimeoutMs: env.CONSUMER_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: env.CONSUMER_HEARTBEAT_INTERVAL_MS,
-      retry: { minDelayMs: env.CONSUMER_RETRY_MIN_DELAY_MS, maxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS },
+      retry: {
+        minDelayMs: env.CONSUMER_RETRY_MIN_DELAY_MS,
+        maxDelayMs: env.CONSUMER_RETRY_MAX_DELAY_MS,
+        maxAttempts: env.CONSUMER_RETRY_MAX_ATTEMPTS,
+      },
       stallUnreadyMs: env.CONSUMER_STALL_UNREADY_MS,
       ledger: { retentionMs: env.CONSUMER_LEDGER_RETENTION_MS, pruneIntervalMs: env.CONSUMER_LEDGER_PRUNE_INTERVAL_MS },
       admin:

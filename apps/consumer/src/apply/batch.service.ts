@@ -129,6 +129,7 @@ class BatchScope implements RetryScope {
 export class BatchService {
   private readonly groupId: string;
   private readonly limits: ChunkLimits;
+  private readonly maxStatementAttempts: number;
 
   constructor(
     config: AppConfig,
@@ -147,6 +148,7 @@ export class BatchService {
     logger.setContext('Batch');
     this.groupId = config.consumer.groupId;
     this.limits = config.consumer.batch;
+    this.maxStatementAttempts = config.consumer.retry.maxAttempts;
   }
 
   /**
@@ -248,6 +250,11 @@ export class BatchService {
    * Applies `records` and moves the stored offset to `end` in one transaction. When Postgres rejects a record for
    * good, the range is halved and each half applied on its own (the left one up to the right one's first offset),
    * down to the single bad record, which is dead-lettered before the offset moves past it.
+   *
+   * A failure Postgres reports about the statement that repeats CONSUMER_RETRY_MAX_ATTEMPTS times in a row is split
+   * the same way. Once a split is under way (`splitting`), a half is tried once before it is split further (splitting
+   * is harmless: each part commits on its own), and a single record gets the full number of attempts again before it
+   * is dead-lettered, so that a failure that only happened to recur on the whole chunk spares it.
    */
   private async applyOrSplit(
     scope: BatchScope,
@@ -256,11 +263,18 @@ export class BatchService {
     attempts: Map<number, number>,
     firstFailedAt?: number,
   ): Promise<Outcome> {
+    const splitting = firstFailedAt !== undefined;
+    const maxStatementAttempts = splitting && records.length > 1 ? 1 : this.maxStatementAttempts;
     try {
-      return await this.retry.run(scope, 'postgres', () => {
-        for (const r of records) attempts.set(r.offset, (attempts.get(r.offset) ?? 0) + 1);
-        return this.transaction(scope, records, end);
-      });
+      return await this.retry.run(
+        scope,
+        'postgres',
+        () => {
+          for (const r of records) attempts.set(r.offset, (attempts.get(r.offset) ?? 0) + 1);
+          return this.transaction(scope, records, end);
+        },
+        { maxStatementAttempts },
+      );
     } catch (error) {
       const classification = classifyError(error);
       if (error instanceof BatchAbandonedError || classification.kind !== 'permanent' || records.length === 0) {
@@ -291,7 +305,10 @@ export class BatchService {
       const left = records.slice(0, middle);
       const right = records.slice(middle);
       const leftEnd = right[0]?.offset ?? end;
+      // A split of a large chunk is many transactions: stay in the group, and stop when the batch is given up.
+      await this.retry.keepAlive(scope);
       const leftOutcome = await this.applyOrSplit(scope, left, leftEnd, attempts, failedAt);
+      await this.retry.keepAlive(scope);
       return merge(leftOutcome, await this.applyOrSplit(scope, right, end, attempts, failedAt));
     }
   }

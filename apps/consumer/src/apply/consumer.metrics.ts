@@ -3,15 +3,7 @@ import { AppConfig } from '@app/config';
 import { MetricsRegistry } from '@app/metrics';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ConsumerStatus } from '../health/consumer-status.service.js';
-import { type PermanentErrorClass, RETRY_CAUSES } from './error-classifier.js';
-
-const PERMANENT_ERROR_CLASSES: readonly PermanentErrorClass[] = [
-  'invalid-event',
-  'data-exception',
-  'constraint-violation',
-  'program-limit',
-  'unrepresentable-value',
-];
+import { PERMANENT_ERROR_CLASSES, type PermanentErrorClass, RETRY_CAUSES } from './error-classifier.js';
 
 /**
  * The consumer's metrics (DESIGN.md section 9, docs/metrics.md). Labels are bounded: `topic` (the two change-event

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError, retryCause } from './error-classifier.js';
+import { RetriesExhaustedError, classifyError, retryCause, statementFailureCode } from './error-classifier.js';
 import { InvalidEventError } from './invalid-event.error.js';
 
 /** A pg DatabaseError as pg builds it: an Error with the SQLSTATE in `code` and a `severity`. */
@@ -55,6 +55,41 @@ describe('classifyError', () => {
 
   it('does not mistake a five-letter system error code for a SQLSTATE', () => {
     expect(classifyError(systemError('EPIPE')).kind).toBe('transient');
+  });
+});
+
+describe('statementFailureCode', () => {
+  it.each([
+    ['protocol violation (a NUL inside a statement)', '08P01'],
+    ['serialization failure', '40001'],
+    ['deadlock', '40P01'],
+    ['raised by a trigger', 'P0001'],
+    ['ON CONFLICT affecting a row twice', '21000'],
+  ])('%s may be caused by a record: bounded', (_label, code) => {
+    expect(statementFailureCode(postgresError(code))).toBe(code);
+  });
+
+  it.each([
+    ['connection failure', postgresError('08006')],
+    ['admin shutdown', postgresError('57P01')],
+    ['statement timeout', postgresError('57014')],
+    ['too many connections', postgresError('53300')],
+    ['lock not available', postgresError('55P03')],
+    ['undefined table (a missing migration)', postgresError('42P01')],
+    ['internal error', postgresError('XX000')],
+    ['a permanent failure (split at once)', postgresError('23505')],
+    ['connection refused', systemError('ECONNREFUSED')],
+    ['pg connection terminated', new Error('Connection terminated unexpectedly')],
+  ])('%s is not', (_label, error) => {
+    expect(statementFailureCode(error)).toBeUndefined();
+  });
+
+  it('a failure that repeated too often is permanent, with its SQLSTATE', () => {
+    expect(classifyError(new RetriesExhaustedError(postgresError('08P01'), '08P01', 10))).toEqual({
+      kind: 'permanent',
+      errorClass: 'retries-exhausted',
+      code: '08P01',
+    });
   });
 });
 

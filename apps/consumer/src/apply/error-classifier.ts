@@ -14,12 +14,50 @@ import { InvalidEventError } from './invalid-event.error.js';
  * Anything unrecognised counts as transient: a stalled partition with readiness false and an alert can be fixed
  * and then catches up by itself, whereas dead-lettering every record because of, say, a missing migration would
  * empty the topic into the DLQ.
+ *
+ * Among transient failures, those Postgres reports about the statement itself (`statementFailureCode`: a
+ * serialization failure, a deadlock, a protocol violation such as a NUL inside a statement, an error raised by a
+ * trigger) may be caused by one record and repeat forever. They are retried CONSUMER_RETRY_MAX_ATTEMPTS times in a
+ * row; then the chunk is split like a permanent failure, and a record that still fails alone is dead-lettered as
+ * `retries-exhausted`. Outages (Postgres unreachable, starting, shutting down, out of resources), lock waits and
+ * schema mismatches (a missing migration) are never bounded.
  */
 export type FailureKind = 'transient' | 'permanent';
 
 /** A bounded set: it is a metric label and a dead-letter header. */
 export type PermanentErrorClass =
-  'invalid-event' | 'data-exception' | 'constraint-violation' | 'program-limit' | 'unrepresentable-value';
+  | 'invalid-event'
+  | 'data-exception'
+  | 'constraint-violation'
+  | 'program-limit'
+  | 'unrepresentable-value'
+  | 'retries-exhausted';
+
+export const PERMANENT_ERROR_CLASSES: readonly PermanentErrorClass[] = [
+  'invalid-event',
+  'data-exception',
+  'constraint-violation',
+  'program-limit',
+  'unrepresentable-value',
+  'retries-exhausted',
+];
+
+/**
+ * A failure Postgres reported about the statement itself that kept coming back CONSUMER_RETRY_MAX_ATTEMPTS times in
+ * a row (RetryService gives up with this): the chunk is split to find the record that causes it.
+ */
+export class RetriesExhaustedError extends Error {
+  override readonly name = 'RetriesExhaustedError';
+
+  constructor(
+    override readonly cause: Error,
+    /** The SQLSTATE that repeated. */
+    readonly code: string,
+    readonly attempts: number,
+  ) {
+    super(cause.message);
+  }
+}
 
 export type Classification =
   { kind: 'transient'; reason: string } | { kind: 'permanent'; errorClass: PermanentErrorClass; code?: string };
@@ -49,8 +87,30 @@ function isPostgresError(error: unknown): error is PostgresError {
   );
 }
 
+/**
+ * SQLSTATE classes of failures that do not come from the records of a statement: the connection or the server
+ * (08, 53, 57, 58), waits on other sessions (55: lock not available, object in use), the schema or privileges (42,
+ * 3D, 3F, 28: a missing migration, a wrong database), internal errors (XX), unsupported features (0A), transaction
+ * state (25). 08P01, a protocol violation, is the exception: a NUL inside a statement causes it.
+ */
+const OUTSIDE_THE_RECORDS = new Set(['08', '53', '57', '58', '55', '42', '3D', '3F', '28', 'XX', '0A', '25']);
+
+/**
+ * The SQLSTATE when Postgres answered with an error about the statement that a record may cause (see above), or
+ * undefined: such failures are retried a bounded number of times. Permanent ones (22, 23, 54) are split at once.
+ */
+export function statementFailureCode(error: unknown): string | undefined {
+  if (!isPostgresError(error)) return undefined;
+  const code = error.code;
+  if (PERMANENT_SQLSTATE_CLASSES[code.slice(0, 2)] !== undefined) return undefined;
+  if (code !== '08P01' && OUTSIDE_THE_RECORDS.has(code.slice(0, 2))) return undefined;
+  return code;
+}
+
 export function classifyError(error: unknown): Classification {
   if (error instanceof InvalidEventError) return { kind: 'permanent', errorClass: 'invalid-event' };
+  if (error instanceof RetriesExhaustedError)
+    return { kind: 'permanent', errorClass: 'retries-exhausted', code: error.code };
   if (isPostgresError(error)) {
     const permanent = PERMANENT_SQLSTATE_CLASSES[error.code.slice(0, 2)];
     // Everything else is transient: 08 connection exception, 40001 serialization failure, 40P01 deadlock,

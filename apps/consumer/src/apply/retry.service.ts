@@ -5,7 +5,7 @@ import pRetry from 'p-retry';
 import { ConsumerStatus, type Dependency } from '../health/consumer-status.service.js';
 import { BatchAbandonedError } from './batch-abandoned.error.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
-import { classifyError, retryCause } from './error-classifier.js';
+import { RetriesExhaustedError, classifyError, retryCause, statementFailureCode } from './error-classifier.js';
 import { isRebalancing } from './kafka-errors.js';
 
 /** What a retry loop needs from the batch it works for. */
@@ -25,11 +25,17 @@ export interface RetryOptions {
    * dead letter: nothing may move the offset past a bad record before its dead letter is in Kafka.
    */
   retryAll?: boolean;
+  /**
+   * Give up with RetriesExhaustedError after this many failures in a row that Postgres reported about the statement
+   * itself (`statementFailureCode`); outages are retried without limit. Default: no limit.
+   */
+  maxStatementAttempts?: number;
 }
 
 /**
  * Retries transient failures with exponential backoff and jitter, for as long as the consumer runs and the batch
- * is current: a record is never dead-lettered because a dependency was away (G5). Between attempts it heartbeats,
+ * is current: a record is never dead-lettered because a dependency was away (G5). Only failures Postgres reports
+ * about the statement itself can be bounded (`maxStatementAttempts`), since one record may cause them forever. Between attempts it heartbeats,
  * so a long Postgres outage does not get the consumer thrown out of its group (kafkajs heartbeats only between
  * batches, tulios/kafkajs#447), and it notices a rebalance or a shutdown there and gives the batch up.
  * Permanent failures are not retried: they reject at once for the caller to split the batch.
@@ -59,8 +65,13 @@ export class RetryService {
   ): Promise<T> {
     let failingSince: number | undefined;
     let attempts = 0;
+    // Failures about the statement in a row: an outage in between starts the count again.
+    let statementFailures = 0;
+    let exhausted: RetriesExhaustedError | undefined;
+    const limit = options.maxStatementAttempts ?? Number.POSITIVE_INFINITY;
     const retriable = (error: unknown) =>
       !(error instanceof BatchAbandonedError) &&
+      exhausted === undefined &&
       (options.retryAll === true || classifyError(error).kind === 'transient');
     try {
       const result = await pRetry(
@@ -77,6 +88,16 @@ export class RetryService {
           maxTimeout: this.maxDelayMs,
           randomize: true,
           onFailedAttempt: async ({ error, attemptNumber, retryDelay }) => {
+            const code = statementFailureCode(error);
+            statementFailures = code === undefined ? 0 : statementFailures + 1;
+            if (code !== undefined && statementFailures >= limit && options.retryAll !== true) {
+              exhausted = new RetriesExhaustedError(error, code, statementFailures);
+              this.logger.warn(
+                { err: error, partition: scope.partitionKey, dependency, attempts: statementFailures, code },
+                `the same failure of ${dependency} repeated ${statementFailures} times: splitting the chunk to find its record`,
+              );
+              return;
+            }
             if (!retriable(error)) return;
             failingSince ??= Date.now();
             this.status.failureStarted(scope.partitionKey, dependency, error.message);
@@ -94,7 +115,9 @@ export class RetryService {
           },
           shouldRetry: ({ error }) => retriable(error),
         },
-      );
+      ).catch((error: unknown) => {
+        throw exhausted ?? error;
+      });
       if (failingSince !== undefined) {
         this.logger.info(
           { partition: scope.partitionKey, dependency, attempts, failedForMs: Date.now() - failingSince },
@@ -105,6 +128,16 @@ export class RetryService {
     } finally {
       if (failingSince !== undefined) this.status.failureEnded(scope.partitionKey);
     }
+  }
+
+  /**
+   * Between two units of work that are not retries (the halves of a split chunk): heartbeats, so that a long split
+   * keeps the member in its group, and gives the batch up when the consumer stops or the group rebalances.
+   */
+  async keepAlive(scope: RetryScope): Promise<void> {
+    await this.heartbeat(scope);
+    const why = scope.abandonReason();
+    if (why) throw new BatchAbandonedError(why);
   }
 
   /** A heartbeat that fails because the group rebalances ends the batch; any other failure is the outage itself. */
