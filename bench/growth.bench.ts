@@ -88,7 +88,7 @@ if (PARTS.includes('ingest')) {
             url: api.url,
             connections: CONNECTIONS,
             durationSeconds: DURATION,
-            next: incrementRequests(1000, items),
+            next: incrementRequests(1000, { batch: items }),
           }),
         );
         apiRss = Math.max(apiRss, rssMb);

@@ -31,7 +31,7 @@ try {
     const next =
       target === 'api-noop'
         ? () => ({ path: '/health/live' })
-        : incrementRequests(1000, target === 'api-batch' ? 100 : undefined);
+        : incrementRequests(1000, { batch: target === 'api-batch' ? 100 : undefined });
     const method = target === 'api-noop' ? 'GET' : 'POST';
     const r = await load({ url: app.url, connections: 50, durationSeconds: seconds, method, next });
     process.stdout.write(`${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.errors} errors\n`);

@@ -1,7 +1,15 @@
 // The HTTP load generator of every HTTP benchmark (autocannon, in the benchmark's process): the same connections,
 // duration and request shapes against each server compared, one server at a time.
+import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { type App, peakRss } from './stack.ts';
+
+/** One request of a load: a path, and a body and headers (beyond `content-type: application/json`) if any. */
+export interface Request {
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+}
 
 export interface LoadResult {
   ok: number;
@@ -18,8 +26,8 @@ export interface LoadOptions {
   connections: number;
   durationSeconds: number;
   method?: 'GET' | 'POST';
-  /** A path and body per request (called for every request, so keys can vary). */
-  next: () => { path: string; body?: string };
+  /** A request per request sent (called for every request, so keys can vary). */
+  next: () => Request;
 }
 
 export async function load(options: LoadOptions): Promise<LoadResult> {
@@ -32,8 +40,12 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
         method: options.method ?? 'POST',
         headers: { 'content-type': 'application/json' },
         setupRequest: (request) => {
-          const { path, body } = options.next();
-          return body === undefined ? { ...request, path } : { ...request, path, body };
+          const { path, body, headers } = options.next();
+          const built =
+            headers === undefined
+              ? { ...request, path }
+              : { ...request, path, headers: { ...request.headers, ...headers } };
+          return body === undefined ? built : { ...built, body };
         },
       },
     ],
@@ -49,19 +61,46 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
-/** Counter names spread over `counters` keys, in an order that touches them all before repeating. */
-export function counterNames(counters: number, prefix = 'bench'): () => string {
+/**
+ * How a load's writes spread over the counters: `uniform` over all of them, or `hot`, half of the writes on one hot
+ * counter and the other half uniform over the rest.
+ */
+export type Distribution = 'uniform' | 'hot';
+
+/** Counter names spread over `counters` keys, in an order that touches them all before repeating (see Distribution). */
+export function counterNames(counters: number, distribution: Distribution = 'uniform', prefix = 'bench'): () => string {
   let seq = 0;
-  return () => `${prefix}:${(seq++ * 7919) % counters}`;
+  let uniform = 0;
+  if (distribution === 'uniform') return () => `${prefix}:${(seq++ * 7919) % counters}`;
+  return () => (seq++ % 2 === 0 ? `${prefix}:hot` : `${prefix}:${(uniform++ * 7919) % counters}`);
 }
 
-/** Requests of the API's counter endpoints: single increments (`batch` undefined) or batches of `batch` items. */
-export function incrementRequests(counters: number, batch?: number): () => { path: string; body: string } {
-  const name = counterNames(counters);
-  if (batch === undefined) return () => ({ path: `/v1/counters/${name()}/increment`, body: '{"by":1}' });
+export interface IncrementShape {
+  /** Items per batch request; undefined: single increments. */
+  batch?: number | undefined;
+  distribution?: Distribution;
+  /** Single increments only: a fresh Idempotency-Key on every request. */
+  keyed?: boolean;
+}
+
+/** Requests of the API's counter endpoints: single increments or batches of `batch` items (items without ids). */
+export function incrementRequests(counters: number, shape: IncrementShape = {}): () => Request {
+  const name = counterNames(counters, shape.distribution);
+  const { batch } = shape;
+  if (batch !== undefined) {
+    return () => ({
+      path: '/v1/counters/batch',
+      body: JSON.stringify({ increments: Array.from({ length: batch }, () => ({ name: name(), by: 1 })) }),
+    });
+  }
+  if (!shape.keyed) return () => ({ path: `/v1/counters/${name()}/increment`, body: '{"by":1}' });
+  // Unique across runs and servers (they share Redis), cheap to make.
+  const run = randomBytes(6).toString('hex');
+  let seq = 0;
   return () => ({
-    path: '/v1/counters/batch',
-    body: JSON.stringify({ increments: Array.from({ length: batch }, () => ({ name: name(), by: 1 })) }),
+    path: `/v1/counters/${name()}/increment`,
+    body: '{"by":1}',
+    headers: { 'idempotency-key': `bench-${run}-${seq++}` },
   });
 }
 
@@ -69,7 +108,14 @@ export interface Case {
   name: string;
   app: App;
   method?: 'GET' | 'POST';
-  next: () => { path: string; body?: string };
+  next: () => Request;
+  /**
+   * CPU seconds used so far by the processes whose work counts for this case, by part (e.g. the server, Redis,
+   * Kafka, Postgres, a consumer): read before its load and after `settle`, the differences add up in `box`.
+   */
+  box?: () => Record<string, number>;
+  /** Runs after each load and before `box` is read again: e.g. waits until a consumer applied what was accepted. */
+  settle?: () => Promise<void>;
 }
 
 export interface Measured extends LoadResult {
@@ -77,6 +123,12 @@ export interface Measured extends LoadResult {
   rssMb: number;
   /** Server CPU time per answered request, ms. */
   cpuMsPerRequest: number;
+  /** Server CPU seconds while it was loaded. */
+  cpuSeconds: number;
+  /** The case's `box`: CPU seconds by part, from the start of each load to the end of its `settle`. */
+  box: Record<string, number>;
+  /** Seconds spent in `settle`. */
+  settleSeconds: number;
 }
 
 /**
@@ -88,9 +140,13 @@ export async function measureRounds(
   cases: Case[],
   options: { connections: number; durationSeconds: number; rounds: number },
 ): Promise<Map<string, Measured>> {
-  const totals = new Map<string, { results: LoadResult[]; rssMb: number; cpuSeconds: number }>();
+  const totals = new Map<
+    string,
+    { results: LoadResult[]; rssMb: number; cpuSeconds: number; box: Record<string, number>; settleSeconds: number }
+  >();
   for (let round = 0; round < options.rounds; round++) {
     for (const c of cases) {
+      const boxBefore = c.box?.() ?? {};
       const { result, rssMb, cpuSeconds } = await peakRss(c.app, () =>
         load({
           url: c.app.url,
@@ -100,15 +156,24 @@ export async function measureRounds(
           next: c.next,
         }),
       );
-      const total = totals.get(c.name) ?? { results: [], rssMb: 0, cpuSeconds: 0 };
+      c.app.assertRunning();
+      const settleStarted = performance.now();
+      await c.settle?.();
+      const settleSeconds = (performance.now() - settleStarted) / 1000;
+      const boxAfter = c.box?.() ?? {};
+      const total = totals.get(c.name) ?? { results: [], rssMb: 0, cpuSeconds: 0, box: {}, settleSeconds: 0 };
       total.results.push(result);
       total.rssMb = Math.max(total.rssMb, rssMb);
       total.cpuSeconds += cpuSeconds;
+      total.settleSeconds += settleSeconds;
+      for (const [part, seconds] of Object.entries(boxAfter)) {
+        total.box[part] = (total.box[part] ?? 0) + seconds - (boxBefore[part] ?? 0);
+      }
       totals.set(c.name, total);
     }
   }
   const measured = new Map<string, Measured>();
-  for (const [name, { results, rssMb, cpuSeconds }] of totals) {
+  for (const [name, { results, rssMb, cpuSeconds, box, settleSeconds }] of totals) {
     const ok = results.reduce((sum, r) => sum + r.ok, 0);
     const errors = results.reduce((sum, r) => sum + r.errors, 0);
     const seconds = results.reduce((sum, r) => sum + r.seconds, 0);
@@ -122,6 +187,9 @@ export async function measureRounds(
       p99: Math.max(...results.map((r) => r.p99)),
       rssMb,
       cpuMsPerRequest: (cpuSeconds * 1000) / Math.max(1, answered),
+      cpuSeconds,
+      box,
+      settleSeconds,
     });
   }
   return measured;

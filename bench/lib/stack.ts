@@ -42,6 +42,17 @@ export function envNumbers(name: string, fallback: number[]): number[] {
   });
 }
 
+/** A comma-separated list of names from the environment (`SHAPES=single,batch`), each one of `allowed`, or the default. */
+export function envList<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[] = allowed): T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return [...fallback];
+  return raw.split(',').map((part) => {
+    const value = allowed.find((a) => a === part.trim());
+    if (value === undefined) throw new Error(`${name}=${raw}: ${part} is not one of ${allowed.join(', ')}`);
+    return value;
+  });
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -235,13 +246,16 @@ export class App {
   }
 
   private static async ready(app: App, readyPath = '/health/ready'): Promise<App> {
+    // waitUntil takes a throwing probe for "not yet": an exit ends the wait through `exited` instead.
+    let exited = false;
     await waitUntil(async () => {
-      if (app.child.exitCode !== null) throw new Error(`${app.name} exited:\n${app.output}`);
-      return (await fetch(`${app.url}${readyPath}`)).status === 200;
+      exited = app.child.exitCode !== null || app.child.signalCode !== null;
+      return exited || (await fetch(`${app.url}${readyPath}`)).status === 200;
     }, `${app.name} ready`).catch((error: unknown) => {
       app.child.kill('SIGKILL');
       throw new Error(`${(error as Error).message}\n${app.output}`);
     });
+    if (exited) throw new Error(`${app.name} exited before it was ready:\n${app.output}`);
     return app;
   }
 
@@ -251,6 +265,14 @@ export class App {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Throws, with the process's last output, once it has exited: a dead server's numbers must not be reported. */
+  assertRunning(): void {
+    const { exitCode, signalCode } = this.child;
+    if (exitCode !== null || signalCode !== null) {
+      throw new Error(`${this.name} exited (${signalCode ?? `code ${exitCode}`}):\n${this.output}`);
+    }
   }
 
   /** CPU seconds the process has used so far. */
@@ -274,7 +296,7 @@ export class App {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill('SIGTERM');
     await once(this.child, 'exit');
   }

@@ -1,20 +1,31 @@
-// The naive reference of the ingest benchmark: what a service without the write path would do, one INSERT per
-// request into Postgres, nothing else (no validation beyond parsing, no idempotency, no cache, no queue). It is
-// the cheapest possible "Postgres per request": an append-only insert, not even an upsert of the counter.
+// The naive references of the ingest benchmark: what a service without the write path would do, Postgres per
+// request and nothing else (no validation beyond parsing, no idempotency, no cache, no queue). NAIVE_MODE picks one:
+// - `insert` (default): one append-only INSERT per request, the cheapest possible "Postgres per request", which does
+//   not even keep the counter;
+// - `upsert`: what a team without write-behind writes for counters, one INSERT ... ON CONFLICT DO UPDATE ... RETURNING
+//   per request, answering the value (a batch: one statement over unnest, its counters summed per name and sorted by
+//   name so that concurrent batches lock rows in the same order and cannot deadlock).
 // node:http and pg, with the pool size of the API (DATABASE_POOL_MAX, 10). Run by ingest.bench.ts as a child
-// process: PORT, DATABASE_URL, DATABASE_SCHEMA.
+// process: PORT, DATABASE_URL, DATABASE_SCHEMA, NAIVE_MODE.
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import pg from 'pg';
 
 const schema = process.env['DATABASE_SCHEMA'] ?? 'public';
 const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: 10 });
+const upsert = process.env['NAIVE_MODE'] === 'upsert';
 const table = `"${schema}".naive_increments`;
+const counters = `"${schema}".naive_counters`;
 await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
 await pool.query(
-  `CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, name text NOT NULL, by bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
+  upsert
+    ? `CREATE TABLE IF NOT EXISTS ${counters} (name text PRIMARY KEY, value bigint NOT NULL)`
+    : `CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, name text NOT NULL, by bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
 );
 const INSERT_ONE = `INSERT INTO ${table} (name, by) VALUES ($1, $2)`;
 const INSERT_MANY = `INSERT INTO ${table} (name, by) SELECT * FROM unnest($1::text[], $2::bigint[])`;
+const UPSERT = `ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value RETURNING name, value`;
+const UPSERT_ONE = `INSERT INTO ${counters} AS c (name, value) VALUES ($1, $2) ${UPSERT}`;
+const UPSERT_MANY = `INSERT INTO ${counters} AS c (name, value) SELECT * FROM unnest($1::text[], $2::bigint[]) ${UPSERT}`;
 
 function body(request: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -44,13 +55,28 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   if (single?.[1] !== undefined) {
     const { by = 1 } = (await body(request)) as { by?: number };
     const name = decodeURIComponent(single[1]);
-    await pool.query(INSERT_ONE, [name, by]);
-    return send(response, 200, { name, mode: 'naive' });
+    if (!upsert) {
+      await pool.query(INSERT_ONE, [name, by]);
+      return send(response, 200, { name, mode: 'naive' });
+    }
+    const { rows } = await pool.query<{ value: string }>(UPSERT_ONE, [name, by]);
+    return send(response, 200, { name, value: Number(rows[0]?.value), mode: 'naive-upsert' });
   }
   if (url === '/v1/counters/batch') {
     const { increments } = (await body(request)) as { increments: { name: string; by?: number }[] };
-    await pool.query(INSERT_MANY, [increments.map((i) => i.name), increments.map((i) => i.by ?? 1)]);
-    return send(response, 200, { accepted: increments.length, mode: 'naive' });
+    if (!upsert) {
+      await pool.query(INSERT_MANY, [increments.map((i) => i.name), increments.map((i) => i.by ?? 1)]);
+      return send(response, 200, { accepted: increments.length, mode: 'naive' });
+    }
+    const sums = new Map<string, number>();
+    for (const { name, by = 1 } of increments) sums.set(name, (sums.get(name) ?? 0) + by);
+    const names = [...sums.keys()].sort();
+    const { rows } = await pool.query<{ name: string; value: string }>(UPSERT_MANY, [
+      names,
+      names.map((name) => sums.get(name)),
+    ]);
+    const values = rows.map((r) => ({ name: r.name, value: Number(r.value) }));
+    return send(response, 200, { accepted: increments.length, mode: 'naive-upsert', values });
   }
   send(response, 404, { error: 'not found' });
 }
