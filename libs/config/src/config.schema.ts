@@ -120,7 +120,9 @@ export const envSchema = z.object({
   CONSUMER_RETRY_MAX_DELAY_MS: int(100, 60_000).default(5000),
   CONSUMER_RETRY_MAX_ATTEMPTS: int(1, 10_000).default(10),
   CONSUMER_STALL_UNREADY_MS: int(0, 600_000).default(5000),
-  CONSUMER_LEDGER_RETENTION_MS: int(60_000, 365 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
+  // At least retention.ms + segment.ms of the change-event topics (7 d + 1 d as created) + API_IDEMPOTENCY_TTL_SECONDS:
+  // the consumer refuses to start otherwise.
+  CONSUMER_LEDGER_RETENTION_MS: int(60_000, 365 * 24 * 60 * 60 * 1000).default(10 * 24 * 60 * 60 * 1000),
   CONSUMER_LEDGER_PRUNE_INTERVAL_MS: int(1000, 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
   // Security (issue 8): the consumer's `/metrics` and `/health/*` on their own listener instead of CONSUMER_PORT
   // (which then answers 404 for them). The host defaults to CONSUMER_HOST.

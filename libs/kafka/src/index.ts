@@ -3,5 +3,5 @@ export { KafkaClient, kafkaSecurity } from './kafka.client.js';
 export { KafkaModule } from './kafka.module.js';
 export { KafkaProducer } from './kafka.producer.js';
 export { createTopicsAndWait } from './topic-creation.js';
-export { deadLetterTopic, topicSpecs } from './topics.js';
+export { CHANGE_EVENT_TOPIC_CONFIG, changeEventTopicConfig, deadLetterTopic, topicSpecs } from './topics.js';
 export { readToEnd, type ReadMessage, type ReadOptions } from './topic-reader.js';

@@ -1,14 +1,22 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Admin, ITopicConfig } from 'kafkajs';
+import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import { KafkaClient } from './kafka.client.js';
 import { createTopicsAndWait } from './topic-creation.js';
+
+// kafkajs is CommonJS: Node's ESM loader does not see this enum among its named exports.
+const { ConfigResourceTypes } = kafkajs;
 
 export interface EnsureTopicsResult {
   created: string[];
   existing: string[];
   /** Topics that exist with fewer partitions than asked for: reported, never changed automatically. */
   fewerPartitions: { topic: string; has: number; wanted: number }[];
+  /**
+   * Settings of existing topics that differ from the layout (a topic created by an older version, or changed by an
+   * operator): reported, never changed automatically (an operator may have raised a retention on purpose).
+   */
+  otherSettings: { topic: string; name: string; has: string; wanted: string }[];
 }
 
 /** Kafka admin calls: connectivity, topic creation. Connects on first use and again after a failure. */
@@ -57,7 +65,44 @@ export class KafkaAdmin implements OnApplicationShutdown {
         }
       }
     }
-    return { created: missing.map((s) => s.topic), existing: present.map((s) => s.topic), fewerPartitions };
+    const otherSettings: EnsureTopicsResult['otherSettings'] = [];
+    const watched = ['retention.ms', 'segment.ms'];
+    const actual =
+      present.length > 0
+        ? await this.topicConfigs(
+            present.map((s) => s.topic),
+            watched,
+          )
+        : new Map<string, Map<string, string>>();
+    for (const spec of present) {
+      for (const entry of spec.configEntries ?? []) {
+        const has = actual.get(spec.topic)?.get(entry.name);
+        if (!watched.includes(entry.name) || has === undefined || has === entry.value) continue;
+        otherSettings.push({ topic: spec.topic, name: entry.name, has, wanted: entry.value });
+      }
+    }
+    return {
+      created: missing.map((s) => s.topic),
+      existing: present.map((s) => s.topic),
+      fewerPartitions,
+      otherSettings,
+    };
+  }
+
+  /** The effective value (the topic's own, else the broker's default) of each of `names`, per topic. */
+  async topicConfigs(topics: string[], names: string[]): Promise<Map<string, Map<string, string>>> {
+    const { resources } = await (
+      await this.connected()
+    ).describeConfigs({
+      resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: names })),
+      includeSynonyms: false,
+    });
+    return new Map(
+      resources.map((r) => [
+        r.resourceName,
+        new Map(r.configEntries.map((e) => [e.configName, e.configValue] as [string, string])),
+      ]),
+    );
   }
 
   /** Per partition: the earliest offset still in the log and the end offset (the next to be written). */

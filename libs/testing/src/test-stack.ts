@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { migrate, postgresConnection } from '@app/db';
-import { createTopicsAndWait } from '@app/kafka';
+import { changeEventTopicConfig, createTopicsAndWait } from '@app/kafka';
 import { Redis } from 'ioredis';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -84,9 +84,16 @@ export class TestStack {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
+      const main = [this.topics.counters, this.topics.activities];
+      // The change-event topics as the project creates them (retention and segment time bound how long an event
+      // stays readable, which the consumer checks against its ledger retention).
       await createTopicsAndWait(
         admin,
-        this.allTopics.map((topic) => ({ topic, numPartitions: this.options.partitions ?? 3 })),
+        this.allTopics.map((topic) => ({
+          topic,
+          numPartitions: this.options.partitions ?? 3,
+          ...(main.includes(topic) ? { configEntries: changeEventTopicConfig(1) } : {}),
+        })),
       );
     } finally {
       await admin.disconnect();

@@ -12,5 +12,11 @@ export const topicsCommand: Command = {
     for (const t of result.fewerPartitions) {
       print(`topics: WARNING ${t.topic} has ${t.has} partitions, configured ${t.wanted}; not changed`);
     }
+    for (const t of result.otherSettings) {
+      print(
+        `topics: WARNING ${t.topic} has ${t.name}=${t.has}, the layout says ${t.wanted}; not changed ` +
+          '(the consumer checks that its ledger retention covers retention.ms + segment.ms, see docs/runbook.md)',
+      );
+    }
   },
 };

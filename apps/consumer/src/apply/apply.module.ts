@@ -3,6 +3,7 @@ import { CounterViewModule } from '@app/counter-view';
 import { StoreModule } from '@app/store';
 import { ConsumerStatusModule } from '../health/consumer-status.module.js';
 import { LedgerPruner } from './ledger-pruner.service.js';
+import { LedgerRetention } from './ledger-retention.service.js';
 import { OffsetGuard } from './offset-guard.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
@@ -20,6 +21,7 @@ import { ViewSyncService } from './view-sync.service.js';
     DeadLetterProducer,
     ViewSyncService,
     OffsetGuard,
+    LedgerRetention,
     BatchService,
     PersistenceConsumer,
     LedgerPruner,

@@ -3,6 +3,7 @@ import { AppConfig } from '@app/config';
 import { LedgerRepository } from '@app/store';
 import { PinoLogger } from 'nestjs-pino';
 import { ConsumerMetrics } from './consumer.metrics.js';
+import { LedgerRetention } from './ledger-retention.service.js';
 
 /** The first run comes at a random moment within this, so that processes started together do not prune together. */
 const FIRST_RUN_SPREAD_MS = 60_000;
@@ -23,6 +24,7 @@ export class LedgerPruner implements OnApplicationBootstrap, BeforeApplicationSh
   constructor(
     private readonly config: AppConfig,
     private readonly ledger: LedgerRepository,
+    private readonly retention: LedgerRetention,
     private readonly metrics: ConsumerMetrics,
     private readonly logger: PinoLogger,
   ) {
@@ -51,9 +53,26 @@ export class LedgerPruner implements OnApplicationBootstrap, BeforeApplicationSh
     await this.running;
   }
 
-  /** One pruning pass; failures (Postgres away) are logged and left to the next pass. */
+  /**
+   * One pruning pass; failures (Postgres away) are logged and left to the next pass. Skipped while the topics can
+   * hold events longer than the ledger keeps ids (their retention raised since this process started, or Kafka not
+   * answering the check): pruning then could let a re-read apply an event twice.
+   */
   async prune(): Promise<number> {
     const retentionSeconds = Math.floor(this.config.consumer.ledger.retentionMs / 1000);
+    try {
+      const problems = await this.retention.problems();
+      if (problems.length > 0) {
+        this.logger.error(
+          { problems },
+          'dedupe ledger not pruned: CONSUMER_LEDGER_RETENTION_MS does not cover the topics',
+        );
+        return 0;
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, "dedupe ledger not pruned: the topics' retention could not be read");
+      return 0;
+    }
     try {
       const deleted = await this.ledger.prune(retentionSeconds);
       this.metrics.ledgerPruned.inc(deleted);

@@ -12,6 +12,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { ConsumerStatus } from '../health/consumer-status.service.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
+import { LedgerRetention } from './ledger-retention.service.js';
 import { OffsetGuard } from './offset-guard.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 
@@ -49,6 +50,7 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     private readonly status: ConsumerStatus,
     private readonly metrics: ConsumerMetrics,
     private readonly guard: OffsetGuard,
+    private readonly retention: LedgerRetention,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('PersistenceConsumer');
@@ -157,6 +159,9 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
       try {
         await consumer.connect();
         if (this.stopping.signal.aborted) break;
+        // Before joining: a ledger pruned sooner than the topics can return an event would let it apply twice.
+        const problems = await this.retention.problems();
+        if (problems.length > 0) refuseToStart(problems);
         // fromBeginning: a new group starts at the earliest offset; the Postgres offsets skip what is applied.
         await consumer.subscribe({ topics: [topics.counters, topics.activities], fromBeginning: true });
         await consumer.run({
@@ -185,4 +190,14 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
   private async pause(ms: number): Promise<void> {
     await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
+}
+
+/**
+ * A setting that cannot be right, found once Kafka answers: the process ends as a bad environment does at boot
+ * (libs/config), with one line per problem and exit code 78, before it joined the group or applied anything.
+ */
+function refuseToStart(problems: string[]): never {
+  const lines = problems.map((p) => `  CONSUMER_LEDGER_RETENTION_MS: ${p}`).join('\n');
+  process.stderr.write(`Invalid configuration:\n${lines}\nRefusing to start. See docs/configuration.md.\n`);
+  process.exit(78);
 }
