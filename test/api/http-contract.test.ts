@@ -1,4 +1,5 @@
-import { IdempotencyService } from '@app/idempotency';
+import { counterFingerprint } from '@app/events';
+import { holding, idempotencyKey } from '@app/idempotency';
 import { AppProcess, TestStack } from '@app/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -177,10 +178,9 @@ describe('HTTP contract: bad input is refused and goes nowhere', () => {
       422,
     );
     // A request holding a key in another API process: its in-flight record, as that process wrote it.
-    const fingerprint = IdempotencyService.fingerprint({ counter: 'idem', by: 2 });
     await stack.redis.set(
-      `${stack.keyPrefix}idem:client-a:k-409`,
-      JSON.stringify({ s: 'p', h: fingerprint }),
+      `${stack.keyPrefix}${idempotencyKey('client-a', 'k-409')}`,
+      holding(counterFingerprint('idem', 2)),
       'PX',
       60_000,
     );

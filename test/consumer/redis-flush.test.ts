@@ -4,6 +4,7 @@ import {
   AppProcess,
   EventLoad,
   TestStack,
+  addPending,
   createTestContext,
   scrapeMetrics,
   waitFor,
@@ -45,7 +46,7 @@ describe('Redis flushed under load', () => {
       batch: 100,
       pauseMs: 25,
       beforeSend: async (events) => {
-        await Promise.all(events.map((e) => view.addPending(e.key, { eventId: e.id, delta: e.by, acceptedAt: e.ts })));
+        await Promise.all(events.map((e) => addPending(view, e.key, { eventId: e.id, delta: e.by, acceptedAt: e.ts })));
       },
     });
     await load.connect();

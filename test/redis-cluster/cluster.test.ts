@@ -2,9 +2,18 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { loadConfig } from '@app/config';
 import { CounterView, CounterViewModule } from '@app/counter-view';
 import { Database } from '@app/db';
-import { IdempotencyModule, IdempotencyService } from '@app/idempotency';
+import { counterFingerprint } from '@app/events';
+import { type Claim, IdempotencyModule, IdempotencyService, holding, idempotencyKey } from '@app/idempotency';
 import { CounterRepository, StoreModule } from '@app/store';
-import { AppProcess, RedisCluster, RedisServer, TestStack, createTestContext, scrapeMetrics } from '@app/testing';
+import {
+  AppProcess,
+  RedisCluster,
+  RedisServer,
+  TestStack,
+  addPending,
+  createTestContext,
+  scrapeMetrics,
+} from '@app/testing';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -88,8 +97,8 @@ async function scenario(run: Run): Promise<Record<string, unknown>> {
   ).status;
   // A key held by a request in another API process: its in-flight record, as that process wrote it.
   await run.raw.set(
-    `${run.stack.keyPrefix}idem:${CLIENT}:k-409`,
-    JSON.stringify({ s: 'p', h: IdempotencyService.fingerprint({ counter: 'page:1', by: 5 }) }),
+    `${run.stack.keyPrefix}${idempotencyKey(CLIENT, 'k-409')}`,
+    holding(counterFingerprint('page:1', 5)),
     'PX',
     60_000,
   );
@@ -157,11 +166,9 @@ async function libraryScenario(run: Run): Promise<Record<string, unknown>> {
   const now = Date.now();
 
   const names = Array.from({ length: 30 }, (_, i) => `view:${i}`);
-  await view.addPendingMany(
-    names.map((name, i) => ({ name, entry: { eventId: `v-${i}`, delta: i + 1, acceptedAt: now } })),
-  );
+  await view.writeMany(names.map((name, i) => ({ name, entry: { eventId: `v-${i}`, delta: i + 1, acceptedAt: now } })));
   out['pending added'] = await Promise.all(names.map((name) => view.value(name)));
-  out['a repeated id'] = await view.addPending('view:0', { eventId: 'v-0', delta: 1, acceptedAt: now });
+  out['a repeated id'] = await addPending(view, 'view:0', { eventId: 'v-0', delta: 1, acceptedAt: now });
   // Half of them applied in Postgres (as the consumer does), then reconciled; one taken back (a failed send).
   const applied = names.slice(0, 15).map((name, i) => ({ eventId: `v-${i}`, name, by: i + 1 }));
   const result = await database.db.tx((t) => counters.applyIncrements(t, applied, 'consumer'));
@@ -170,21 +177,30 @@ async function libraryScenario(run: Run): Promise<Record<string, unknown>> {
   // After SCRIPT FLUSH every script must still run (EVALSHA falls back to EVAL on each node).
   await run.scriptFlush();
   out['after SCRIPT FLUSH'] = await Promise.all(names.map((name) => view.value(name)));
-  out['added after SCRIPT FLUSH'] = await view.addPending('view:29', { eventId: 'v-29b', delta: 5, acceptedAt: now });
+  out['added after SCRIPT FLUSH'] = await addPending(view, 'view:29', { eventId: 'v-29b', delta: 5, acceptedAt: now });
 
   const entries = Array.from({ length: 60 }, (_, i) => ({ key: `i-${i}`, fingerprint: `f-${i}` }));
-  out['claim'] = await idempotency.claim(CLIENT, entries);
-  out['claim again'] = await idempotency.claim(CLIENT, entries);
-  await idempotency.release(
-    CLIENT,
-    entries.slice(0, 30).map((e) => e.key),
-  );
-  out['claim after release'] = await idempotency.claim(CLIENT, entries);
+  const kinds = (claims: Claim[]) => claims.map((c) => (c.kind === 'replay' ? `replay ${c.status} ${c.body}` : c.kind));
+  const heldBy = (claims: Claim[]) => claims.map((c) => (c.kind === 'claimed' ? c.held : undefined));
+  const first = heldBy(await idempotency.claim(CLIENT, entries));
+  out['claim'] = first.map((held) => held !== undefined);
+  out['claim again'] = kinds(await idempotency.claim(CLIENT, entries));
+  await idempotency.release(first.slice(0, 30).flatMap((held) => (held ? [held] : [])));
+  const second = heldBy(await idempotency.claim(CLIENT, entries));
+  out['claim after release'] = second.map((held) => held !== undefined);
+  // A request whose lease ran out and whose key was taken again cannot free it nor store its answer over it.
+  await idempotency.release(first.slice(0, 1).flatMap((held) => (held ? [held] : [])));
   await idempotency.complete(
-    CLIENT,
-    entries.map((e) => ({ ...e, response: { status: 200, body: e.key } })),
+    first.slice(0, 1).flatMap((held) => (held ? [{ held, fingerprint: 'f-0', status: 200, body: '"stale"' }] : [])),
   );
-  out['claim after complete'] = await idempotency.claim(CLIENT, entries);
+  out['key 0 after a stale owner tried'] = kinds(await idempotency.claim(CLIENT, entries.slice(0, 1)));
+  await idempotency.complete(
+    entries.flatMap((e, i) => {
+      const held = i < 30 ? second[i] : first[i];
+      return held ? [{ held, fingerprint: e.fingerprint, status: 200, body: JSON.stringify(e.key) }] : [];
+    }),
+  );
+  out['claim after complete'] = kinds(await idempotency.claim(CLIENT, entries));
   return out;
 }
 
@@ -235,7 +251,12 @@ describe('Redis Cluster: the API and the Redis view on three masters', () => {
     const t = clusterTranscript;
     expect(t['increment page:3 #2']).toEqual({
       status: 202,
-      body: { name: 'page:3', value: 4 + 5, eventId: `${CLIENT}:p-3-2`, mode: 'write-behind' },
+      body: {
+        name: 'page:3',
+        value: 4 + 5,
+        eventId: `${CLIENT}:p-3-2#${counterFingerprint('page:3', 5)}`,
+        mode: 'write-behind',
+      },
     });
     expect(t['replay']).toEqual(t['increment page:0 #1']);
     expect(t['same key, other body']).toBe(422);
@@ -273,16 +294,14 @@ describe('Redis Cluster: the API and the Redis view on three masters', () => {
     expect(viaCluster['a repeated id']).toBe(1);
     expect(viaCluster['after SCRIPT FLUSH']).toEqual(Array.from({ length: 30 }, (_, i) => (i === 20 ? 0 : i + 1)));
     expect(viaCluster['added after SCRIPT FLUSH']).toBe(30 + 5);
-    const kinds = (key: string) => (viaCluster[key] as { kind: string }[]).map((c) => c.kind);
-    expect(kinds('claim')).toEqual(Array<string>(60).fill('claimed'));
-    expect(kinds('claim again')).toEqual(Array<string>(60).fill('in-flight'));
-    expect(kinds('claim after release')).toEqual([
-      ...Array<string>(30).fill('claimed'),
-      ...Array<string>(30).fill('in-flight'),
+    expect(viaCluster['claim']).toEqual(Array<boolean>(60).fill(true));
+    expect(viaCluster['claim again']).toEqual(Array<string>(60).fill('in-flight'));
+    expect(viaCluster['claim after release']).toEqual([
+      ...Array<boolean>(30).fill(true),
+      ...Array<boolean>(30).fill(false),
     ]);
-    expect(viaCluster['claim after complete']).toEqual(
-      Array.from({ length: 60 }, (_, i) => ({ kind: 'replay', response: { status: 200, body: `i-${i}` } })),
-    );
+    expect(viaCluster['key 0 after a stale owner tried']).toEqual(['in-flight']);
+    expect(viaCluster['claim after complete']).toEqual(Array.from({ length: 60 }, (_, i) => `replay 200 "i-${i}"`));
     expect(viaCluster).toEqual(viaSingle);
   });
 

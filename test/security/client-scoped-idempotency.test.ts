@@ -40,6 +40,9 @@ describe('idempotency keys scoped per client', () => {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
+  /** An event id without its fingerprint (`<client>:<key>`), and a matcher of the ids of one client and key. */
+  const unprinted = (id: string) => id.replace(/#[\w-]{22}$/, '');
+  const scopedAs = (clientKey: string) => expect.stringMatching(new RegExp(`^${clientKey}#[\\w-]{22}$`)) as unknown;
   const postgresValue = async (name: string) =>
     (await stack.query<{ value: string }>('SELECT value FROM counters WHERE name = $1', [name]))[0]?.value;
 
@@ -47,19 +50,19 @@ describe('idempotency keys scoped per client', () => {
     const name = `scoped:${stack.id}`;
     const a = await post(`/v1/counters/${name}/increment`, KEY_A, { by: 1 }, 'shared-key');
     expect(a.status).toBe(202);
-    expect(a.body).toMatchObject({ eventId: 'alpha:shared-key', value: 1 });
+    expect(a.body).toMatchObject({ eventId: scopedAs('alpha:shared-key'), value: 1 });
 
     // Same key, same body, from B: not A's stored answer but a new event.
     const b = await post(`/v1/counters/${name}/increment`, KEY_B, { by: 1 }, 'shared-key');
     expect(b.status).toBe(202);
-    expect(b.body).toMatchObject({ eventId: 'bravo:shared-key', value: 2 });
+    expect(b.body).toMatchObject({ eventId: scopedAs('bravo:shared-key'), value: 2 });
 
     // Same key, another body, from B's point of view a new key too: no 422 from A's record.
     const other = `${name}-other`;
     const b2 = await post(`/v1/counters/${other}/increment`, KEY_B, { by: 7 }, 'shared-key-2');
     const a2 = await post(`/v1/counters/${name}/increment`, KEY_A, { by: 3 }, 'shared-key-2');
     expect([b2.status, a2.status]).toEqual([202, 202]);
-    expect(a2.body).toMatchObject({ eventId: 'alpha:shared-key-2', name, value: 5 });
+    expect(a2.body).toMatchObject({ eventId: scopedAs('alpha:shared-key-2'), name, value: 5 });
 
     // Each client's repeat gets its own first answer back, and applies nothing.
     const aAgain = await post(`/v1/counters/${name}/increment`, KEY_A, { by: 1 }, 'shared-key');
@@ -81,7 +84,7 @@ describe('idempotency keys scoped per client', () => {
     const applied = await stack.query<{ event_id: string }>(
       "SELECT event_id FROM processed_events WHERE event_id LIKE '%:shared-key%' ORDER BY event_id",
     );
-    expect(applied.map((r) => r.event_id)).toEqual([
+    expect(applied.map((r) => unprinted(r.event_id))).toEqual([
       'alpha:shared-key',
       'alpha:shared-key-2',
       'bravo:shared-key',
@@ -101,7 +104,7 @@ describe('idempotency keys scoped per client', () => {
     const a = await batch(KEY_A);
     const b = await batch(KEY_B);
     const results = (r: { body: Record<string, unknown> }) =>
-      (r.body['results'] as { eventId: string; status: string }[]).map((x) => `${x.eventId}=${x.status}`);
+      (r.body['results'] as { eventId: string; status: string }[]).map((x) => `${unprinted(x.eventId)}=${x.status}`);
     expect(results(a)).toEqual(['alpha:item-1=accepted', 'alpha:item-2=accepted']);
     expect(results(b)).toEqual(['bravo:item-1=accepted', 'bravo:item-2=accepted']);
     // Repeats are duplicates within each client's own scope.
@@ -110,7 +113,10 @@ describe('idempotency keys scoped per client', () => {
     const activity = { id: 'act-1', actor: `actor-${stack.id}`, verb: 'liked', object: 'post:1' };
     const actA = await post('/v1/activities', KEY_A, activity);
     const actB = await post('/v1/activities', KEY_B, activity);
-    expect([actA.body['id'], actB.body['id']]).toEqual(['alpha:act-1', 'bravo:act-1']);
+    expect([actA.body['id'], actB.body['id']].map((id) => unprinted(String(id)))).toEqual([
+      'alpha:act-1',
+      'bravo:act-1',
+    ]);
 
     await waitFor(async () => (await postgresValue(name)) === '8', {
       timeoutMs: 60_000,
@@ -119,7 +125,7 @@ describe('idempotency keys scoped per client', () => {
     await waitFor(
       async () =>
         (await stack.query<{ id: string }>('SELECT id FROM activities WHERE actor = $1 ORDER BY id', [activity.actor]))
-          .map((r) => r.id)
+          .map((r) => unprinted(r.id))
           .join(',') === 'alpha:act-1,bravo:act-1',
       { timeoutMs: 60_000, description: 'both activities stored' },
     );

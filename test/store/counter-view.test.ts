@@ -3,7 +3,7 @@ import { CounterView, CounterViewModule } from '@app/counter-view';
 import { Database } from '@app/db';
 import { RedisClient } from '@app/redis';
 import { CounterRepository, type CounterIncrement, StoreModule } from '@app/store';
-import { TestStack, createTestContext } from '@app/testing';
+import { TestStack, addPending, createTestContext } from '@app/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 describe('counter store and Redis view', () => {
@@ -61,7 +61,7 @@ describe('counter store and Redis view', () => {
 
   it('adds a batch in one call: every entry once, repeats of a counter summed, repeated ids not', async () => {
     const now = Date.now();
-    await view.addPendingMany([
+    await view.writeMany([
       { name: 'many-a', entry: { eventId: 'm1', delta: 2, acceptedAt: now } },
       { name: 'many-b', entry: { eventId: 'm2', delta: -5, acceptedAt: now } },
       { name: 'many-a', entry: { eventId: 'm3', delta: 7, acceptedAt: now } },
@@ -82,10 +82,10 @@ describe('counter store and Redis view', () => {
   it('serves base + pending, and converges when the consumer reconciles', async () => {
     const name = 'views';
     const now = Date.now();
-    expect(await view.addPending(name, { eventId: 'v1', delta: 4, acceptedAt: now })).toBe(4);
-    expect(await view.addPending(name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
+    expect(await addPending(view, name, { eventId: 'v1', delta: 4, acceptedAt: now })).toBe(4);
+    expect(await addPending(view, name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
     // A repeated id is not counted twice.
-    expect(await view.addPending(name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
+    expect(await addPending(view, name, { eventId: 'v2', delta: 6, acceptedAt: now })).toBe(10);
 
     const increments = [{ eventId: 'v1', name, by: 4 }];
     const result = await apply(increments);
@@ -115,16 +115,16 @@ describe('counter store and Redis view', () => {
   it('rebuilds from Postgres after FLUSHALL and after SCRIPT FLUSH, dropping applied ids', async () => {
     const name = 'flushed';
     const redis = app.get(RedisClient).redis;
-    await view.addPending(name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() });
+    await addPending(view, name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() });
     await apply([{ eventId: 'f1', name, by: 5 }]);
     // The consumer committed but never reconciled (it died), then Redis lost everything.
     await redis.flushall();
     await redis.script('FLUSH');
     expect(await view.value(name)).toBe(5);
-    expect(await view.addPending(name, { eventId: 'f2', delta: 1, acceptedAt: Date.now() })).toBe(6);
+    expect(await addPending(view, name, { eventId: 'f2', delta: 1, acceptedAt: Date.now() })).toBe(6);
     // An applied id back in pending (a client retry after its idempotency record was flushed) is counted
     // twice only until a refill or the consumer's reconcile of the duplicate removes it.
-    expect(await view.addPending(name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() })).toBe(11);
+    expect(await addPending(view, name, { eventId: 'f1', delta: 5, acceptedAt: Date.now() })).toBe(11);
     await redis.del(`{c:${name}}:base`);
     expect(await view.value(name)).toBe(6);
   });
@@ -142,8 +142,8 @@ describe('counter store and Redis view', () => {
   it('drops a pending delta that was never applied once it is older than the max age', async () => {
     const name = 'phantom';
     const old = Date.now() - 2 * 60 * 60 * 1000;
-    await view.addPending(name, { eventId: 'p-old', delta: 100, acceptedAt: old });
-    await view.addPending(name, { eventId: 'p-new', delta: 1, acceptedAt: Date.now() });
+    await addPending(view, name, { eventId: 'p-old', delta: 100, acceptedAt: old });
+    await addPending(view, name, { eventId: 'p-new', delta: 1, acceptedAt: Date.now() });
     await app.get(RedisClient).redis.del(`{c:${name}}:base`);
     expect(await view.value(name)).toBe(1);
   });

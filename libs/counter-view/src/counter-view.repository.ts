@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { RedisClient } from '@app/redis';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { ADD_PENDING, ADD_PENDING_MANY, READ, RECONCILE, REMOVE_PENDING } from './counter-view.scripts.js';
+import { READ, RECONCILE, REMOVE_PENDING, WRITE, WRITE_MANY } from './counter-view.scripts.js';
 
 /** What the view holds for one counter. `base` is undefined on a miss (expired, evicted or flushed). */
 export interface ViewSnapshot {
@@ -16,20 +16,21 @@ export interface PendingEntry {
 }
 
 type Reply = [string | null, string | null, string | null];
+type WriteReply = ['ok' | 'range', string | null, string | null, string | null] | ['held', string];
 
 /** The scripts as ioredis commands: defineCommand sends EVALSHA and falls back to EVAL after a SCRIPT FLUSH. */
 interface ViewCommands {
-  wbViewAdd(base: string, pending: string, ...args: (string | number)[]): Promise<Reply>;
+  /** numkeys (2, or 3 with an idempotency key), the keys, then the arguments (WRITE). */
+  wbViewWrite(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<WriteReply>;
+  /** numkeys, the keys, then the arguments (WRITE_MANY). */
+  wbViewWriteMany(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<['range', number] | string[]>;
   wbViewRemove(base: string, pending: string, ...ids: string[]): Promise<Reply>;
   wbViewReconcile(base: string, pending: string, ...args: (string | number)[]): Promise<Reply>;
   wbViewRead(base: string, pending: string): Promise<Reply>;
-  /** numkeys, the keys, then the arguments (ADD_PENDING_MANY). */
-  wbViewAddMany(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
 }
 
 /** The same commands queued on a pipeline (they answer with the pipeline, the replies come from `exec`). */
 interface PipelineViewCommands {
-  wbViewAdd(base: string, pending: string, ...args: (string | number)[]): ChainableCommander;
   wbViewReconcile(base: string, pending: string, ...args: (string | number)[]): ChainableCommander;
 }
 
@@ -42,6 +43,24 @@ function snapshot([value, version, sum]: Reply): ViewSnapshot {
   };
 }
 
+/** An Idempotency-Key taken in the same script as the view change: its Redis key, holding record and lease. */
+export interface ViewClaim {
+  key: string;
+  hold: string;
+  leaseMs: number;
+}
+
+/** What the write of one counter did. */
+export type WriteOutcome =
+  | { kind: 'added'; snapshot: ViewSnapshot }
+  /** The idempotency key is held: by this record. Nothing changed. */
+  | { kind: 'held'; record: string }
+  /** The served value would pass the bound. Nothing changed. */
+  | { kind: 'range'; snapshot: ViewSnapshot };
+
+/** What the write of a batch did: per item, undefined (added) or the record that holds its key; or `range`. */
+export type WriteManyOutcome = { kind: 'done'; held: (string | undefined)[] } | { kind: 'range'; index: number };
+
 /** Every Redis command the counter view sends. See counter-view.scripts.ts for the layout. */
 @Injectable()
 export class CounterViewRepository {
@@ -49,52 +68,83 @@ export class CounterViewRepository {
 
   constructor(private readonly client: RedisClient) {
     const redis = client.redis;
-    redis.defineCommand('wbViewAdd', { numberOfKeys: 2, lua: ADD_PENDING });
+    // No fixed numberOfKeys where the caller passes the count first.
+    redis.defineCommand('wbViewWrite', { lua: WRITE });
+    redis.defineCommand('wbViewWriteMany', { lua: WRITE_MANY });
     redis.defineCommand('wbViewRemove', { numberOfKeys: 2, lua: REMOVE_PENDING });
     redis.defineCommand('wbViewReconcile', { numberOfKeys: 2, lua: RECONCILE });
     redis.defineCommand('wbViewRead', { numberOfKeys: 2, lua: READ });
-    // No fixed numberOfKeys: the caller passes the count first (one key per entry of the batch).
-    redis.defineCommand('wbViewAddMany', { lua: ADD_PENDING_MANY });
     this.redis = redis as Redis & ViewCommands;
   }
 
-  async addPending(name: string, entry: PendingEntry, pendingTtlMs: number): Promise<ViewSnapshot> {
-    const [base, pending] = keys(name);
-    return snapshot(
-      await this.redis.wbViewAdd(base, pending, entry.eventId, entry.delta, entry.acceptedAt, pendingTtlMs),
-    );
+  /** Whether a claim can go in the same script as the view change (single server: every key in one place). */
+  get claimsWithWrites(): boolean {
+    return !this.client.isCluster;
   }
 
   /**
-   * `addPending` for many counters, replies not needed. On a single server: one script call for the whole batch
-   * (ADD_PENDING_MANY). A call per counter, even pipelined, cost the API a command object, a timeout timer and a
-   * reply each: ioredis was 16% of the batch endpoint's CPU profile. On a cluster, where the counters' keys are in
-   * different slots: one pipeline per counter (pipelineGroups).
+   * Adds one pending delta, refused past `maxAbs` (when the base is cached). With `claim` (single server only), the
+   * Idempotency-Key is taken in the same script, and nothing changes when someone else holds it.
    */
-  async addPendingMany(entries: { name: string; entry: PendingEntry }[], pendingTtlMs: number): Promise<void> {
-    if (entries.length === 0) return;
-    if (!this.client.isCluster) {
-      const args: (string | number)[] = entries.map(({ name }) => keys(name)[1]);
-      args.push(pendingTtlMs);
-      for (const { entry } of entries) args.push(entry.eventId, entry.delta, entry.acceptedAt);
-      await this.redis.wbViewAddMany(entries.length, ...args);
-      return;
+  async write(
+    name: string,
+    entry: PendingEntry,
+    options: { pendingTtlMs: number; maxAbs: number; claim?: ViewClaim | undefined },
+  ): Promise<WriteOutcome> {
+    const [base, pending] = keys(name);
+    const { claim } = options;
+    const args: (string | number)[] = [entry.eventId, entry.delta, entry.acceptedAt, options.pendingTtlMs];
+    args.push(options.maxAbs);
+    const reply = claim
+      ? await this.redis.wbViewWrite(3, base, pending, claim.key, ...args, claim.hold, claim.leaseMs)
+      : await this.redis.wbViewWrite(2, base, pending, ...args);
+    if (reply[0] === 'held') return { kind: 'held', record: reply[1] };
+    const snap = snapshot([reply[1], reply[2], reply[3]]);
+    return reply[0] === 'ok' ? { kind: 'added', snapshot: snap } : { kind: 'range', snapshot: snap };
+  }
+
+  /**
+   * Adds the pending deltas of a batch, refusing the whole batch when one item would take its counter past `maxAbs`.
+   * On a single server: one script call, which also takes the items' Idempotency-Keys. On a cluster (claims must be
+   * taken before, and `claim` left out): one script call per item, which ioredis pipelines per node.
+   */
+  async writeMany(
+    items: { name: string; entry: PendingEntry; claim?: ViewClaim | undefined }[],
+    options: { pendingTtlMs: number; maxAbs: number; leaseMs: number },
+  ): Promise<WriteManyOutcome> {
+    if (items.length === 0) return { kind: 'done', held: [] };
+    if (this.client.isCluster) return this.writeEach(items, options);
+    const keyArgs: string[] = [];
+    for (const { name } of items) keyArgs.push(...keys(name));
+    const args: (string | number)[] = [options.pendingTtlMs, options.maxAbs, options.leaseMs];
+    for (const { entry, claim } of items) {
+      let index = 0;
+      if (claim) {
+        keyArgs.push(claim.key);
+        index = keyArgs.length;
+      }
+      args.push(entry.eventId, entry.delta, entry.acceptedAt, index, claim?.hold ?? '');
     }
-    const replies = await this.client.pipelineGroups(
-      entries.map(({ name, entry }) => (pipeline) => {
-        const [base, pending] = keys(name);
-        (pipeline as ChainableCommander & PipelineViewCommands).wbViewAdd(
-          base,
-          pending,
-          entry.eventId,
-          entry.delta,
-          entry.acceptedAt,
-          pendingTtlMs,
-        );
-      }),
-    );
-    const failed = replies.flat().find(([error]) => error !== null);
-    if (failed?.[0]) throw failed[0];
+    const reply = await this.redis.wbViewWriteMany(keyArgs.length, ...keyArgs, ...args);
+    if (reply[0] === 'range') return { kind: 'range', index: Number(reply[1]) - 1 };
+    return { kind: 'done', held: (reply as string[]).slice(1).map((r) => (r === '' ? undefined : r)) };
+  }
+
+  private async writeEach(
+    items: { name: string; entry: PendingEntry; claim?: ViewClaim | undefined }[],
+    options: { pendingTtlMs: number; maxAbs: number },
+  ): Promise<WriteManyOutcome> {
+    if (items.some((item) => item.claim)) throw new Error('on a Redis Cluster, take idempotency keys before the view');
+    const outcomes = await Promise.all(items.map(({ name, entry }) => this.write(name, entry, options)));
+    const index = outcomes.findIndex((o) => o.kind === 'range');
+    if (index >= 0) {
+      // The others were added already: take them back, so that nothing of the batch shows.
+      await Promise.all(
+        items.flatMap(({ name, entry }, i) => (i === index ? [] : [this.removePending(name, [entry.eventId])])),
+      );
+      return { kind: 'range', index };
+    }
+    return { kind: 'done', held: items.map(() => undefined) };
   }
 
   async removePending(name: string, eventIds: string[]): Promise<ViewSnapshot> {

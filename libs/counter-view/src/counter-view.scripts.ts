@@ -1,6 +1,8 @@
+import { CLAIM_FUNCTION } from '@app/idempotency';
+
 /**
- * Lua scripts of the Redis view of a counter (DESIGN.md section 7). Each runs atomically on the two keys of
- * one counter, which share the hash tag `{c:<name>}` so that they live in one slot on Redis Cluster:
+ * Lua scripts of the Redis view of a counter (docs/architecture.md, section 7). Each runs atomically on the two keys
+ * of one counter, which share the hash tag `{c:<name>}` so that they live in one slot on Redis Cluster:
  *
  *   KEYS[1] base     hash  v = value, ver = version: the counter as last read from or written to Postgres
  *   KEYS[2] pending  hash  <event id> = "<delta>:<accepted ms>" for events accepted but not known to be
@@ -13,29 +15,80 @@ const SNAPSHOT = `
 local base = redis.call('HMGET', KEYS[1], 'v', 'ver')
 return {base[1], base[2], redis.call('HGET', KEYS[2], ' sum')}`;
 
-/** ARGV: event id, delta, accepted ms, pending TTL ms. A repeated id is not added twice. */
-export const ADD_PENDING = `
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3]) == 1 then
-  redis.call('HINCRBY', KEYS[2], ' sum', ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-${SNAPSHOT}`;
+/**
+ * Whether adding `delta` to a counter would take its served value past the largest safe integer: checked only when
+ * the base is cached (a cold counter is checked by the caller once it is filled).
+ */
+const OUT_OF_RANGE = `
+local function outOfRange(value, sum, delta, maxAbs)
+  if not value then return false end
+  return math.abs(tonumber(value) + (tonumber(sum) or 0) + delta) > maxAbs
+end`;
 
 /**
- * `ADD_PENDING` for many counters in one call, without the snapshots (a batch does not need them). KEYS: the
- * pending key of each entry (a counter may come more than once); ARGV: pending TTL ms, then per entry its event
- * id, delta and accepted ms. Only for a single server: on Redis Cluster the keys of different counters are in
- * different slots, which one script cannot touch.
+ * The write of one counter: optionally takes an Idempotency-Key in the same step (on a single server; a cluster
+ * keeps the key in another slot and takes it first), then adds the delta to pending. A repeated id is not added
+ * twice. KEYS: base, pending[, idempotency key]. ARGV: event id, delta, accepted ms, pending TTL ms, largest
+ * absolute value[, holding record, lease ms]. Returns {'ok', v, ver, sum}, or {'held', record} (the key is someone
+ * else's: nothing changed), or {'range', v, ver, sum} (the value would pass the bound: nothing changed).
  */
-export const ADD_PENDING_MANY = `
-for i = 1, #KEYS do
-  local j = 2 + (i - 1) * 3
-  if redis.call('HSETNX', KEYS[i], ARGV[j], ARGV[j + 1] .. ':' .. ARGV[j + 2]) == 1 then
-    redis.call('HINCRBY', KEYS[i], ' sum', ARGV[j + 1])
-  end
-  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+export const WRITE = `${CLAIM_FUNCTION}
+${OUT_OF_RANGE}
+local base = redis.call('HMGET', KEYS[1], 'v', 'ver')
+local sum = redis.call('HGET', KEYS[2], ' sum')
+if KEYS[3] then
+  local held = redis.call('GET', KEYS[3])
+  if held then return {'held', held} end
 end
-return #KEYS`;
+if outOfRange(base[1], sum, tonumber(ARGV[2]), tonumber(ARGV[5])) then return {'range', base[1], base[2], sum} end
+if KEYS[3] then claim(KEYS[3], ARGV[6], ARGV[7]) end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3]) == 1 then
+  sum = redis.call('HINCRBY', KEYS[2], ' sum', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {'ok', base[1], base[2], sum}`;
+
+/**
+ * The write of a batch in one call (single server only: the keys of many counters are in many slots). KEYS: base
+ * and pending of each item (2i-1, 2i), then the idempotency keys of the items that have one. ARGV: pending TTL ms,
+ * largest absolute value, lease ms, then per item: event id, delta, accepted ms, the KEYS index of its idempotency
+ * key (0: none), its holding record. An item whose key is held by someone else is skipped; if any other item would
+ * take its counter past the bound, nothing changes. Returns {'ok', r1, ..., rn} with ri '' (added) or the record
+ * holding the item's key, or {'range', i}.
+ */
+export const WRITE_MANY = `${CLAIM_FUNCTION}
+${OUT_OF_RANGE}
+local n = (#ARGV - 3) / 5
+local replies, added = {'ok'}, {}
+for i = 1, n do
+  local idem = tonumber(ARGV[3 + (i - 1) * 5 + 4])
+  replies[i + 1] = ''
+  if idem > 0 then replies[i + 1] = redis.call('GET', KEYS[idem]) or '' end
+end
+for i = 1, n do
+  if replies[i + 1] == '' then
+    local j = 3 + (i - 1) * 5
+    local pending = KEYS[2 * i]
+    local base = redis.call('HGET', KEYS[2 * i - 1], 'v')
+    added[pending] = (added[pending] or 0) + tonumber(ARGV[j + 2])
+    if outOfRange(base, redis.call('HGET', pending, ' sum'), added[pending], tonumber(ARGV[2])) then
+      return {'range', i}
+    end
+  end
+end
+for i = 1, n do
+  if replies[i + 1] == '' then
+    local j = 3 + (i - 1) * 5
+    local pending = KEYS[2 * i]
+    local idem = tonumber(ARGV[j + 4])
+    if idem > 0 then claim(KEYS[idem], ARGV[j + 5], ARGV[3]) end
+    if redis.call('HSETNX', pending, ARGV[j + 1], ARGV[j + 2] .. ':' .. ARGV[j + 3]) == 1 then
+      redis.call('HINCRBY', pending, ' sum', ARGV[j + 2])
+    end
+    redis.call('PEXPIRE', pending, ARGV[1])
+  end
+end
+return replies`;
 
 /** ARGV: event ids. Removes them from pending (the Kafka send failed and nothing else will apply them). */
 export const REMOVE_PENDING = `

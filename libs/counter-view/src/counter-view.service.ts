@@ -2,7 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { SingleFlight, jitteredTtl } from '@app/cache';
 import { AppConfig } from '@app/config';
 import { CounterRepository, type CounterIncrement, type CounterState } from '@app/store';
-import { CounterViewRepository, type PendingEntry, type ViewSnapshot } from './counter-view.repository.js';
+import {
+  CounterViewRepository,
+  type PendingEntry,
+  type ViewClaim,
+  type ViewSnapshot,
+  type WriteManyOutcome,
+} from './counter-view.repository.js';
+
+/** The largest value a counter may serve: beyond it, JSON numbers lose integers. */
+const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+
+/** What the write of one counter did in the view. */
+export type CounterWrite = { kind: 'added'; value: number } | { kind: 'held'; record: string } | { kind: 'range' };
 
 /**
  * The hot view of counters in Redis: Postgres' (value, version) plus the deltas accepted but not yet applied.
@@ -41,24 +53,54 @@ export class CounterView {
     return { value: total(filledSnap), hit: false, filled };
   }
 
-  /** Adds an accepted, not yet applied delta; returns the value including it. Throws when Redis is down. */
-  async addPending(name: string, entry: PendingEntry): Promise<number> {
-    const snap = await this.view.addPending(name, entry, this.config.redis.view.pendingTtlMs);
-    return total(snap.base ? snap : await this.fill(name));
+  /**
+   * Adds an accepted, not yet applied delta; `added` with the value served after it. With `claim`, the write's
+   * Idempotency-Key is taken in the same script (single server; see `claimsWithWrites`): `held` when someone holds
+   * it, and nothing changed. `range`: the value would pass the largest safe integer, and nothing stays changed (the
+   * caller releases its claim). Throws when Redis is down.
+   */
+  async write(name: string, entry: PendingEntry, claim?: ViewClaim): Promise<CounterWrite> {
+    const outcome = await this.view.write(name, entry, { pendingTtlMs: this.pendingTtlMs, maxAbs: MAX_VALUE, claim });
+    if (outcome.kind === 'held') return outcome;
+    if (outcome.kind === 'range') return { kind: 'range' };
+    const value = total(outcome.snapshot.base ? outcome.snapshot : await this.fill(name));
+    if (Math.abs(value) > MAX_VALUE) {
+      await this.view.removePending(name, [entry.eventId]);
+      return { kind: 'range' };
+    }
+    return { kind: 'added', value };
   }
 
   /**
-   * Adds many deltas (a batch), without computing values: a cold counter is filled by its next read, not
-   * here, so a batch over a thousand cold counters does not cost a thousand Postgres reads. The commands go in
-   * one pipeline.
+   * `write` for a batch, without values: a cold counter is filled by its next read, not here, so a batch over a
+   * thousand cold counters does not cost a thousand Postgres reads (and is checked against the bound only where its
+   * base is cached). One script call on a single server.
    */
-  async addPendingMany(entries: { name: string; entry: PendingEntry }[]): Promise<void> {
-    await this.view.addPendingMany(entries, this.config.redis.view.pendingTtlMs);
+  async writeMany(items: { name: string; entry: PendingEntry; claim?: ViewClaim }[]): Promise<WriteManyOutcome> {
+    return this.view.writeMany(items, {
+      pendingTtlMs: this.pendingTtlMs,
+      maxAbs: MAX_VALUE,
+      leaseMs: items.find((i) => i.claim)?.claim?.leaseMs ?? 0,
+    });
+  }
+
+  /** Whether `write` and `writeMany` can take Idempotency-Keys in their own script (not on a Redis Cluster). */
+  get claimsWithWrites(): boolean {
+    return this.view.claimsWithWrites;
+  }
+
+  private get pendingTtlMs(): number {
+    return this.config.redis.view.pendingTtlMs;
   }
 
   /** Takes back deltas that will not be applied (their send failed). */
   async removePending(name: string, eventIds: string[]): Promise<void> {
     await this.view.removePending(name, eventIds);
+  }
+
+  /** `removePending` of many counters' deltas. */
+  async removePendingMany(entries: { name: string; eventId: string }[]): Promise<void> {
+    await Promise.all([...idsByName(entries)].map(([name, ids]) => this.view.removePending(name, ids)));
   }
 
   /**
@@ -68,23 +110,18 @@ export class CounterView {
    * ids against a base older than them would undercount. Returns the value served afterwards, per counter.
    */
   async reconcile(increments: CounterIncrement[], changed: CounterState[]): Promise<Map<string, number>> {
-    const idsByName = new Map<string, string[]>();
-    for (const inc of increments) {
-      const ids = idsByName.get(inc.name);
-      if (ids) ids.push(inc.eventId);
-      else idsByName.set(inc.name, [inc.eventId]);
-    }
+    const ids = idsByName(increments);
     const states = new Map(changed.map((s) => [s.name, s]));
     // One pipeline for all of them: a consumer's chunk touches hundreds of counters, and one script call each cost
     // one socket write each.
-    const known = [...idsByName].flatMap(([name, appliedIds]) => {
+    const known = [...ids].flatMap(([name, appliedIds]) => {
       const state = states.get(name);
       return state ? [{ name, state, appliedIds, baseTtlMs: this.baseTtl }] : [];
     });
     const snapshots = await this.view.reconcileMany(known);
     const reconciled = new Map(known.map(({ name }, i) => [name, snapshots[i]]));
     const values = await Promise.all(
-      [...idsByName.keys()].map(async (name): Promise<[string, number]> => {
+      [...ids.keys()].map(async (name): Promise<[string, number]> => {
         const snap = reconciled.get(name);
         return [name, total(snap?.base ? snap : await this.fill(name))];
       }),
@@ -111,6 +148,17 @@ export class CounterView {
       return this.view.reconcile(name, state, [...appliedIds, ...stale], this.baseTtl);
     });
   }
+}
+
+/** Event ids grouped by counter name. */
+function idsByName(entries: readonly { name: string; eventId: string }[]): Map<string, string[]> {
+  const byName = new Map<string, string[]>();
+  for (const { name, eventId } of entries) {
+    const ids = byName.get(name);
+    if (ids) ids.push(eventId);
+    else byName.set(name, [eventId]);
+  }
+  return byName;
 }
 
 function total(snap: ViewSnapshot): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeEvent } from './event.codec.js';
+import { decodeEvent, encodeCounterEvent, encodeEvent } from './event.codec.js';
 import type { ActivityRecorded, CounterIncremented } from './event.schema.js';
 
 const counter: CounterIncremented = {
@@ -23,6 +23,12 @@ const activity: ActivityRecorded = {
 };
 
 describe('event codec', () => {
+  it('encodes a counter event with the compiled encoder exactly as encodeEvent does', () => {
+    expect(encodeCounterEvent(counter)).toBe(encodeEvent(counter).toString('utf8'));
+    const quoted = { ...counter, id: 'c:"k\\\u0001"' };
+    expect(encodeCounterEvent(quoted)).toBe(encodeEvent(quoted).toString('utf8'));
+  });
+
   it('round-trips both event types', () => {
     expect(decodeEvent(encodeEvent(counter))).toEqual({ ok: true, event: counter });
     expect(decodeEvent(encodeEvent(activity))).toEqual({ ok: true, event: activity });

@@ -1,4 +1,5 @@
-import { type ChangeEvent, changeEventSchema } from './event.schema.js';
+import fastJson from 'fast-json-stringify';
+import { type ChangeEvent, type CounterIncremented, changeEventSchema } from './event.schema.js';
 
 export type DecodeResult = { ok: true; event: ChangeEvent } | { ok: false; reason: string };
 
@@ -25,4 +26,25 @@ export function decodeEvent(value: Buffer | string | null | undefined): DecodeRe
 
 export function encodeEvent(event: ChangeEvent): Buffer {
   return Buffer.from(JSON.stringify(event), 'utf8');
+}
+
+/**
+ * `encodeEvent` of a counter event, compiled once (fast-json-stringify): the API encodes one per increment, and
+ * JSON.stringify's generic walk was a measurable part of the ingest profile. Same bytes, same field order.
+ */
+const counterEventJson = fastJson({
+  type: 'object',
+  properties: {
+    v: { type: 'integer' },
+    id: { type: 'string' },
+    type: { type: 'string' },
+    key: { type: 'string' },
+    ts: { type: 'integer' },
+    by: { type: 'integer' },
+  },
+  required: ['v', 'id', 'type', 'key', 'ts', 'by'],
+});
+
+export function encodeCounterEvent(event: CounterIncremented): string {
+  return counterEventJson(event);
 }

@@ -1,4 +1,4 @@
-export { decodeEvent, encodeEvent, type DecodeResult } from './event.codec.js';
+export { decodeEvent, encodeCounterEvent, encodeEvent, type DecodeResult } from './event.codec.js';
 export {
   ACTOR_PATTERN,
   COUNTER_NAME_PATTERN,
@@ -14,3 +14,4 @@ export {
   type ChangeEventType,
   type CounterIncremented,
 } from './event.schema.js';
+export { activityFingerprint, counterFingerprint, eventId } from './event-ids.js';

@@ -1,75 +1,69 @@
 import { Injectable } from '@nestjs/common';
-import { type PipelineReply, RedisClient } from '@app/redis';
-import type { StoredResponse } from './idempotency.types.js';
+import { RedisClient } from '@app/redis';
+import { CLAIM, COMPLETE, RELEASE } from './idempotency.scripts.js';
 
-/** A key's record in Redis: `p` while the first request runs, `d` with its response once it answered. */
-type Record = { s: 'p'; h: string } | { s: 'd'; h: string; r: StoredResponse };
+/** The scripts as ioredis commands (numkeys first): EVALSHA, falling back to EVAL after a SCRIPT FLUSH. */
+interface RecordCommands {
+  wbIdemClaim(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<(string | null)[]>;
+  wbIdemComplete(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  wbIdemRelease(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+}
+
+export interface HeldKey {
+  /** The Redis key (idempotencyKey). */
+  key: string;
+  /** The record this request holds it with (holding). */
+  hold: string;
+}
 
 /**
- * Every Redis command the idempotency records get. One key per (client, idempotency key):
- * `idem:<client>:<key>`, a JSON record with the request's fingerprint.
+ * Every Redis command the idempotency records get. On a single server each call is one script over all its keys;
+ * on a Redis Cluster, one script per key, all sent at once (ioredis pipelines them per node).
  */
 @Injectable()
 export class IdempotencyRepository {
-  constructor(private readonly client: RedisClient) {}
+  private readonly redis: RecordCommands;
 
-  private key(clientId: string, key: string): string {
-    return `idem:${clientId}:${key}`;
+  constructor(private readonly client: RedisClient) {
+    client.redis.defineCommand('wbIdemClaim', { lua: CLAIM });
+    client.redis.defineCommand('wbIdemComplete', { lua: COMPLETE });
+    client.redis.defineCommand('wbIdemRelease', { lua: RELEASE });
+    this.redis = client.redis as unknown as RecordCommands;
   }
 
-  /**
-   * Claims each key that is free (SET NX with the in-flight lease) and returns, per key, either `true`
-   * (claimed) or the record that holds it. One round trip for a whole batch: one pipeline on a single server,
-   * one pipeline per key, all sent at once, on a Redis Cluster (the keys of a batch hash to many slots).
-   */
-  async claim(
-    clientId: string,
-    entries: { key: string; fingerprint: string }[],
-    lockMs: number,
-  ): Promise<(true | Record | null)[]> {
-    const replies = await this.client.pipelineGroups(
-      entries.map((e) => (pipeline) => {
-        const key = this.key(clientId, e.key);
-        pipeline.set(key, JSON.stringify({ s: 'p', h: e.fingerprint } satisfies Record), 'PX', lockMs, 'NX');
-        pipeline.get(key);
-      }),
+  /** Takes the free keys; per key, null when taken now, else the record that holds it. */
+  async claim(keys: HeldKey[], leaseMs: number): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    const replies = await this.perCall(keys, (part) =>
+      this.redis.wbIdemClaim(part.length, ...part.map((k) => k.key), leaseMs, ...part.map((k) => k.hold)),
     );
-    return replies.map(([[setError, set] = [null, null], [getError, current] = [null, null]]) => {
-      if (setError) throw setError;
-      if (set === 'OK') return true;
-      if (getError) throw getError;
-      return typeof current === 'string' ? (JSON.parse(current) as Record) : null;
+    return replies.map((reply) => (typeof reply === 'string' ? reply : null));
+  }
+
+  /** Stores each answer under its key, where the key is still held with `hold`. */
+  async complete(entries: (HeldKey & { answer: string })[], ttlSeconds: number): Promise<void> {
+    if (entries.length === 0) return;
+    await this.perCall(entries, async (part) => {
+      const args: (string | number)[] = part.map((e) => e.key);
+      args.push(ttlSeconds);
+      for (const e of part) args.push(e.hold, e.answer);
+      await this.redis.wbIdemComplete(part.length, ...args);
+      return [];
     });
   }
 
-  async complete(
-    clientId: string,
-    entries: { key: string; fingerprint: string; response: StoredResponse }[],
-    ttlSeconds: number,
-  ): Promise<void> {
-    const replies = await this.client.pipelineGroups(
-      entries.map((e) => (pipeline) => {
-        const record: Record = { s: 'd', h: e.fingerprint, r: e.response };
-        pipeline.set(this.key(clientId, e.key), JSON.stringify(record), 'EX', ttlSeconds);
-      }),
-    );
-    throwFirstError(replies);
+  /** Frees each key still held with `hold`. */
+  async release(keys: HeldKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.perCall(keys, async (part) => {
+      await this.redis.wbIdemRelease(part.length, ...part.map((k) => k.key), ...part.map((k) => k.hold));
+      return [];
+    });
   }
 
-  /** One DEL per key rather than one multi-key DEL, which a Redis Cluster refuses across slots (CROSSSLOT). */
-  async release(clientId: string, keys: string[]): Promise<void> {
-    const replies = await this.client.pipelineGroups(
-      keys.map((k) => (pipeline) => {
-        pipeline.del(this.key(clientId, k));
-      }),
-    );
-    throwFirstError(replies);
+  /** One call for all the keys on a single server; one call per key on a cluster. Replies in the order given. */
+  private async perCall<T, R>(items: T[], call: (part: T[]) => Promise<R[]>): Promise<R[]> {
+    if (!this.client.isCluster) return call(items);
+    return (await Promise.all(items.map((item) => call([item])))).flat();
   }
 }
-
-function throwFirstError(replies: PipelineReply[][]): void {
-  const error = replies.flat().find(([e]) => e !== null)?.[0];
-  if (error) throw error;
-}
-
-export type { Record as IdempotencyRecord };

@@ -1,17 +1,26 @@
-import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { PinoLogger } from 'nestjs-pino';
-import { IdempotencyRepository } from './idempotency.repository.js';
-import type { Claim, IdempotencyUnavailable, StoredResponse } from './idempotency.types.js';
+import { type KeyState, answered, holding, idempotencyKey, keyState } from './idempotency.records.js';
+import { type HeldKey, IdempotencyRepository } from './idempotency.repository.js';
+
+/** A key a request asks for, and what the request does (its fingerprint). */
+export interface KeyRequest {
+  key: string;
+  fingerprint: string;
+}
+
+/** What a request learns of its key: it holds it now, the key's state (replay, 409, 422), or Redis is away. */
+export type Claim = { kind: 'claimed'; held: HeldKey } | KeyState | { kind: 'unprotected' };
 
 /**
- * Idempotency-Key semantics (IETF httpapi draft): a repeat of a completed request gets the first response
- * and changes nothing; a repeat while the first runs gets 409; the same key with a different body gets 422.
- * Keys are scoped per client, so one client's keys never reveal another's, and kept for the configured TTL.
+ * Idempotency-Key semantics (IETF httpapi draft): a repeat of a completed request gets the first answer and changes
+ * nothing; a repeat while the first runs gets 409; the same key with a different request gets 422. Keys are scoped
+ * per client and kept API_IDEMPOTENCY_TTL_SECONDS. A request holds its key with a record of its own (owner), so a
+ * request that outlived its lease never completes or releases a key that another request took since.
  *
- * Redis holds the records. When Redis is down, requests go on unprotected rather than failing: the event id
- * is still derived from the key, so the dedupe ledger keeps Postgres exact; only the replayed response is lost.
+ * Redis holds the records. When Redis is down, requests go on unprotected rather than failing: the event id carries
+ * the key and the request's fingerprint, so the dedupe ledger still applies a repeat once (docs/architecture.md).
  */
 @Injectable()
 export class IdempotencyService {
@@ -23,46 +32,51 @@ export class IdempotencyService {
     logger.setContext('Idempotency');
   }
 
-  /** A stable fingerprint of a request body (after validation and defaults). */
-  static fingerprint(body: unknown): string {
-    return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+  get leaseMs(): number {
+    return this.config.api.idempotency.lockMs;
   }
 
-  async claim(
-    clientId: string,
-    entries: { key: string; fingerprint: string }[],
-  ): Promise<Claim[] | IdempotencyUnavailable> {
-    let records;
+  /** The key and record a request would hold `request.key` with, for scripts that take it with other work. */
+  hold(clientId: string, request: KeyRequest): HeldKey {
+    return { key: idempotencyKey(clientId, request.key), hold: holding(request.fingerprint) };
+  }
+
+  /** What a key held by someone else means for a request with `fingerprint`. */
+  state(record: string, fingerprint: string): KeyState {
+    return keyState(record, fingerprint);
+  }
+
+  async claim(clientId: string, requests: KeyRequest[]): Promise<Claim[]> {
+    const held = requests.map((r) => this.hold(clientId, r));
+    let records: (string | null)[];
     try {
-      records = await this.repository.claim(clientId, entries, this.config.api.idempotency.lockMs);
+      records = await this.repository.claim(held, this.leaseMs);
     } catch (error) {
       this.logger.warn({ err: error }, 'idempotency records unavailable: going on without replay protection');
-      return { kind: 'unavailable' };
+      return requests.map(() => ({ kind: 'unprotected' }));
     }
     return records.map((record, i): Claim => {
-      if (record === true) return { kind: 'claimed' };
-      // The holder expired between SET NX and GET: a rare race; the client's retry will claim it.
-      if (record === null) return { kind: 'in-flight' };
-      if (record.h !== entries[i]?.fingerprint) return { kind: 'mismatch' };
-      return record.s === 'd' ? { kind: 'replay', response: record.r } : { kind: 'in-flight' };
+      const mine = held[i] as HeldKey;
+      return record === null ? { kind: 'claimed', held: mine } : keyState(record, requests[i]?.fingerprint ?? '');
     });
   }
 
-  async complete(
-    clientId: string,
-    entries: { key: string; fingerprint: string; response: StoredResponse }[],
-  ): Promise<void> {
+  /** Stores each answer (status and JSON body) under its key, for repeats to get. */
+  async complete(entries: { held: HeldKey; fingerprint: string; status: number; body: string }[]): Promise<void> {
     try {
-      await this.repository.complete(clientId, entries, this.config.api.idempotency.ttlSeconds);
+      await this.repository.complete(
+        entries.map((e) => ({ ...e.held, answer: answered(e.fingerprint, e.status, e.body) })),
+        this.config.api.idempotency.ttlSeconds,
+      );
     } catch (error) {
-      this.logger.warn({ err: error }, 'could not store idempotent responses');
+      this.logger.warn({ err: error }, 'could not store idempotent answers');
     }
   }
 
   /** Frees keys whose request failed, so that a retry can run. */
-  async release(clientId: string, keys: string[]): Promise<void> {
+  async release(held: HeldKey[]): Promise<void> {
     try {
-      await this.repository.release(clientId, keys);
+      await this.repository.release(held);
     } catch (error) {
       this.logger.warn({ err: error }, 'could not release idempotency keys; they expire with their lease');
     }

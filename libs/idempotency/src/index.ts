@@ -1,4 +1,5 @@
 export { IdempotencyModule } from './idempotency.module.js';
-export { IdempotencyService } from './idempotency.service.js';
-export type { Claim, IdempotencyUnavailable, StoredResponse } from './idempotency.types.js';
-export { IdempotentWrites, type KeyedWrite, type WriteAnswer } from './idempotent-writes.js';
+export { type KeyState, answered, holding, idempotencyKey, keyState } from './idempotency.records.js';
+export type { HeldKey } from './idempotency.repository.js';
+export { CLAIM_FUNCTION } from './idempotency.scripts.js';
+export { type Claim, IdempotencyService, type KeyRequest } from './idempotency.service.js';

@@ -2,7 +2,8 @@ import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
+import { logFailedRequests } from './request-log.js';
 import { TRACERESPONSE_HEADER, formatTraceparent, requestTrace } from './trace-context.js';
 
 export interface HttpAppOptions {
@@ -47,13 +48,14 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
   app.flushLogs();
   // Every answer names the trace its request was served in (W3C Trace Context level 2 `traceresponse`): the
   // caller's trace when it sent a valid `traceparent`, else a new one; the events it published carry the same.
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', (request, reply, done) => {
-      void reply.header(TRACERESPONSE_HEADER, formatTraceparent(requestTrace(request.raw)));
-      done();
-    });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header(TRACERESPONSE_HEADER, formatTraceparent(requestTrace(request.raw)));
+    done();
+  });
+  const requestLogger = await app.resolve(PinoLogger);
+  requestLogger.setContext('HTTP');
+  logFailedRequests(fastify, requestLogger);
   options.configure?.(app);
   installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
   await app.listen(options.port, options.host);

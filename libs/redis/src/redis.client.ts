@@ -57,6 +57,9 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
     if (clusterNodes.length === 0) {
       this.redis = new Redis(url, {
         ...perConnection,
+        // Commands issued in the same turn of the event loop go out in one write: each API request sends a script or
+        // two, and a socket write per command was a visible part of its profile.
+        enableAutoPipelining: true,
         lazyConnect: true,
         enableOfflineQueue: false,
         keyPrefix,
@@ -69,6 +72,9 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
         clusterNodes.map(({ host, port }) => ({ host, port })),
         {
           lazyConnect: true,
+          // No auto-pipelining on a cluster: ioredis routes an auto-pipelined script by its first argument, which for
+          // a script with a variable key count is the count, not a key (wrong node). Plain commands route right.
+          enableAutoPipelining: false,
           // Fail fast here too: without a slot map (cluster down or not yet discovered) a command rejects.
           enableOfflineQueue: false,
           keyPrefix,

@@ -9,8 +9,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export type AppName = 'api' | 'consumer' | 'cli';
 
-/** The built entry point of `app`, under `dist` (default the repo's dist/; a copy of it for a long chaos run). */
-export function appEntry(app: AppName, dist = join(ROOT, 'dist')): string {
+/**
+ * The built entry point of `app`, under `dist`: the repo's dist/, or WB_TEST_DIST (another build, e.g. of the code
+ * before a fix, to see a new test fail on it), or a copy of it for a long chaos run.
+ */
+export function appEntry(app: AppName, dist = process.env['WB_TEST_DIST'] || join(ROOT, 'dist')): string {
   return join(dist, 'apps', app, 'apps', app, 'src', 'main.js');
 }
 

@@ -17,3 +17,4 @@ export { parsePrometheus, scrapeMetrics, type Sample } from './prometheus.js';
 export { PrometheusServer, ensurePrometheus, type PromSeries } from './prometheus-server.js';
 export { runCli, type CliResult } from './cli.js';
 export { dumpSchema, restoreDump } from './pg-tools.js';
+export { addPending } from './counter-view.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { activityFingerprint, counterFingerprint, eventId } from '@app/events';
 import type { Prng } from './prng.js';
 import { TENANTS } from './system.js';
 
@@ -9,7 +10,7 @@ export interface CounterWrite {
   type: 'counter';
   /** The Idempotency-Key (single) or item id (batch). */
   key: string;
-  /** `<tenant>:<key>`: what the ledger holds once it is applied. */
+  /** `<tenant>:<key>#<fingerprint>`: what the ledger holds once it is applied. */
   eventId: string;
   name: string;
   by: number;
@@ -67,7 +68,7 @@ const VERBS = ['viewed', 'liked', 'shared', 'commented'];
  * applied but whose answer was lost (API killed, timeout, 503 after a send that landed late) is therefore always
  * acknowledged in the end, so the oracle can demand that Postgres hold exactly the acknowledged writes.
  *
- * Answers that no correct API gives to these requests (400, 422, an event id other than `<tenant>:<key>`, a
+ * Answers that no correct API gives to these requests (400, 422, an event id other than `<tenant>:<key>#<fingerprint>`, a
  * malformed body) are recorded as violations; so is a 500 (a failure of a dependency must be a 503).
  */
 export class ChaosLoad {
@@ -153,7 +154,8 @@ export class ChaosLoad {
   private counterWrite(rng: Prng, client: string, key: string): CounterWrite {
     // Deltas from -3 to 9, never 0, and now and then a large one: a lost or doubled event shows in the sum.
     const by = rng.chance(0.05) ? rng.int(-1000, 1000) || 7 : rng.int(-3, 8) || 9;
-    return { type: 'counter', key, eventId: `${client}:${key}`, name: rng.pick(this.counterNames), by };
+    const name = rng.pick(this.counterNames);
+    return { type: 'counter', key, eventId: eventId(client, key, counterFingerprint(name, by)), name, by };
   }
 
   private activityWrite(rng: Prng, client: string, key: string): ActivityWrite {
@@ -163,16 +165,9 @@ export class ChaosLoad {
       [null, 2],
       [{ n: rng.int(0, 1_000_000), tags: ['chaos', `t${rng.int(0, 9)}`], nested: { ok: rng.chance(0.5) } }, 3],
     ]);
-    return {
-      type: 'activity',
-      key,
-      eventId: `${client}:${key}`,
-      actor: rng.pick(this.actors),
-      verb: rng.pick(VERBS),
-      object: `post:${rng.int(1, 10_000)}`,
-      occurredAt,
-      data,
-    };
+    const activity = { actor: rng.pick(this.actors), verb: rng.pick(VERBS), object: `post:${rng.int(1, 10_000)}` };
+    const print = activityFingerprint({ ...activity, occurredAt, data });
+    return { type: 'activity', key, eventId: eventId(client, key, print), ...activity, occurredAt, data };
   }
 
   private activityBody(item: ActivityWrite, withId: boolean): Record<string, unknown> {

@@ -53,7 +53,7 @@ async function snapshotDist(): Promise<string> {
   }
 }
 
-/** The API keys of the load's two tenants: event ids are `<tenant>:<key>`, so both scopes are exercised. */
+/** The API keys of the load's two tenants: event ids are `<tenant>:<key>#<fingerprint>`, so both scopes are exercised. */
 export const TENANTS = [
   { key: 'chaos-key-alpha-0123456789', client: 'alpha' },
   { key: 'chaos-key-beta-9876543210', client: 'beta' },

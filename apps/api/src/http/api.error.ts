@@ -8,6 +8,8 @@ export abstract class ApiError extends Error {
   abstract readonly title: string;
   /** Headers to send with the problem, e.g. Retry-After. */
   headers: Record<string, string> = {};
+  /** Members of the problem beyond the standard ones (RFC 9457 extensions). */
+  extensions: Record<string, unknown> = {};
 }
 
 export interface FieldError {
@@ -39,6 +41,19 @@ export class UnauthorizedError extends ApiError {
   }
 }
 
+/** The client sent more requests than its rate limit allows; come back after Retry-After. */
+export class RateLimitedError extends ApiError {
+  override readonly name = 'RateLimitedError';
+  readonly status = 429;
+  readonly type = 'rate-limited';
+  readonly title = 'Too many requests for this client';
+
+  constructor(retryAfterSeconds: number, limit: number) {
+    super(`at most ${limit} requests per window`);
+    this.headers = { 'Retry-After': String(retryAfterSeconds), 'X-RateLimit-Limit': String(limit) };
+  }
+}
+
 export class IdempotencyInFlightError extends ApiError {
   override readonly name = 'IdempotencyInFlightError';
   readonly status = 409;
@@ -51,6 +66,14 @@ export class IdempotencyMismatchError extends ApiError {
   readonly status = 422;
   readonly type = 'idempotency-key-reused';
   readonly title = 'This Idempotency-Key was used with a different request';
+}
+
+/** The write would take a counter past the largest value JSON numbers hold exactly (2^53 - 1). Nothing was applied. */
+export class CounterRangeError extends ApiError {
+  override readonly name = 'CounterRangeError';
+  readonly status = 422;
+  readonly type = 'counter-out-of-range';
+  readonly title = 'The counter would pass 9007199254740991';
 }
 
 /** The process has as much work in progress as it may hold (G6); come back after Retry-After. */
@@ -76,6 +99,34 @@ export class UnavailableError extends ApiError {
   constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
     super(message, options);
     this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
+/**
+ * Neither Kafka acknowledged the write nor Postgres took it, but the events were sent to Kafka and may still land
+ * there (a send that timed out). The client must not count it as failed: a retry with the same body and this
+ * Idempotency-Key is applied at most once, whatever happened to the first.
+ */
+export class OutcomeUnknownError extends ApiError {
+  override readonly name = 'OutcomeUnknownError';
+  readonly status = 503;
+  readonly type = 'outcome-unknown';
+  readonly title = 'The write may have been stored: retry it with the same Idempotency-Key';
+
+  /**
+   * `retry`: for a single write, the key to send again and the event id it stands for; for a batch, the same per item
+   * (`items`, in the order sent), to send again as the items' `id`.
+   */
+  constructor(
+    message: string,
+    retryAfterSeconds: number,
+    retry: { idempotencyKey: string; eventId: string } | { items: { id: string; eventId: string }[] },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.headers = { 'Retry-After': String(retryAfterSeconds) };
+    if ('idempotencyKey' in retry) this.headers['Idempotency-Key'] = retry.idempotencyKey;
+    this.extensions = { ...retry };
   }
 }
 

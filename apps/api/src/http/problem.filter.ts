@@ -1,5 +1,4 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
-import { ThrottlerException } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PinoLogger } from 'nestjs-pino';
 import { ApiError, ValidationError } from './api.error.js';
@@ -19,15 +18,9 @@ const SLUGS: Record<number, string> = {
 /** Maps any error to an RFC 9457 problem. Internal errors are logged and answered without their details. */
 export function toProblem(error: unknown, instance: string): { problem: Problem; headers: Record<string, string> } {
   if (error instanceof ApiError) {
-    const p = problem(error.status, error.type, error.title, error.message, instance);
+    const p = { ...problem(error.status, error.type, error.title, error.message, instance), ...error.extensions };
     if (error instanceof ValidationError) p.errors = error.errors;
     return { problem: p, headers: error.headers };
-  }
-  if (error instanceof ThrottlerException) {
-    return {
-      problem: problem(429, 'rate-limited', 'Too many requests for this client', undefined, instance),
-      headers: {},
-    };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();

@@ -1,24 +1,39 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
-import type { WriteAnswer } from '@app/idempotency';
 import { MetricsRegistry } from '@app/metrics';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 export type Entity = 'counter' | 'activity';
 export type CacheName = 'counter-view' | 'feed';
 
-const ENTITIES: readonly Entity[] = ['counter', 'activity'];
+const ENTITIES = ['counter', 'activity'] as const;
 const MODES = ['write-behind', 'write-through'] as const;
 const REJECTIONS = ['overloaded', 'unavailable'] as const;
-const CACHES: readonly CacheName[] = ['counter-view', 'feed'];
+const CACHES = ['counter-view', 'feed'] as const;
 const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
 /** What happened to a write under its idempotency key (`accepted` also counts writes sent without a key). */
-const IDEMPOTENCY_OUTCOMES = {
-  accepted: 'accepted',
-  duplicate: 'replayed',
-  'in-flight': 'in_flight',
-  conflict: 'conflict',
-} as const;
+const IDEMPOTENCY_OUTCOMES = ['accepted', 'replayed', 'in_flight', 'conflict'] as const;
+export type IdempotencyOutcome = (typeof IDEMPOTENCY_OUTCOMES)[number];
+
+type Inc = { inc(value?: number): void };
+
+/** One labelled child per combination, made once: `counter.inc(labels)` hashes its labels on every call. */
+function children<A extends string, B extends string>(
+  first: readonly A[],
+  second: readonly B[],
+  child: (a: A, b: B) => Inc,
+): Record<A, Record<B, Inc>> {
+  const out = {} as Record<A, Record<B, Inc>>;
+  for (const a of first) {
+    out[a] = {} as Record<B, Inc>;
+    for (const b of second) {
+      const made = child(a, b);
+      made.inc(0);
+      out[a][b] = made;
+    }
+  }
+  return out;
+}
 
 /**
  * The API's own metrics (docs/metrics.md). Labels come from fixed sets, and every combination is created at 0 at
@@ -27,32 +42,31 @@ const IDEMPOTENCY_OUTCOMES = {
  */
 @Injectable()
 export class ApiMetrics {
-  readonly eventsAccepted: Counter<'entity' | 'mode'>;
-  readonly writesRejected: Counter<'entity' | 'reason'>;
-  readonly idempotentWrites: Counter<'entity' | 'outcome'>;
+  private readonly acceptedBy: Record<Entity, Record<(typeof MODES)[number], Inc>>;
+  private readonly rejectedBy: Record<Entity, Record<(typeof REJECTIONS)[number], Inc>>;
+  private readonly idempotentBy: Record<Entity, Record<IdempotencyOutcome, Inc>>;
+  private readonly lookups: Record<CacheName, Record<(typeof CACHE_RESULTS)[number], Inc>>;
+  private readonly fills: Record<CacheName, Inc>;
   readonly breakerState: Gauge;
   readonly produceBatchEvents: Histogram;
   readonly produceSeconds: Histogram<'outcome'>;
   readonly produceQueued: Gauge;
-  readonly writesInFlight: Gauge;
-  readonly cacheRequests: Counter<'cache' | 'result'>;
-  readonly cacheFills: Counter<'cache'>;
 
   constructor(metrics: MetricsRegistry, config: AppConfig) {
     const registers = [metrics.registry];
-    this.eventsAccepted = new Counter({
+    const eventsAccepted = new Counter({
       name: 'writebehind_events_accepted_total',
       help: 'Events acknowledged to clients, by entity and write mode (write-behind: in Kafka; write-through: in Postgres).',
       labelNames: ['entity', 'mode'],
       registers,
     });
-    this.writesRejected = new Counter({
+    const writesRejected = new Counter({
       name: 'writebehind_writes_rejected_total',
       help: 'Writes answered 503 (overloaded, or neither Kafka nor Postgres took them).',
       labelNames: ['entity', 'reason'],
       registers,
     });
-    this.idempotentWrites = new Counter({
+    const idempotentWrites = new Counter({
       name: 'writebehind_idempotent_writes_total',
       help: 'Writes by idempotency outcome: accepted (new), replayed (same key and body: first answer returned), conflict (same key, other body: 422), in_flight (same key still running: 409).',
       labelNames: ['entity', 'outcome'],
@@ -86,54 +100,47 @@ export class ApiMetrics {
       help: 'Most events that may wait for Kafka in this process (API_PRODUCE_MAX_QUEUED_EVENTS); past it, 503.',
       registers,
     }).set(config.api.produce.maxQueuedEvents);
-    this.writesInFlight = new Gauge({
-      name: 'writebehind_writes_in_flight',
-      help: 'Write requests in progress in this process (bounded by API_MAX_IN_FLIGHT).',
-      registers,
-    });
-    new Gauge({
-      name: 'writebehind_writes_in_flight_limit',
-      help: 'Most write requests in progress at once in this process (API_MAX_IN_FLIGHT); past it, 503.',
-      registers,
-    }).set(config.api.maxInFlight);
-    this.cacheRequests = new Counter({
+    const cacheRequests = new Counter({
       name: 'writebehind_cache_requests_total',
       help: 'Cache lookups by cache (counter-view, feed) and result (hit, miss, error).',
       labelNames: ['cache', 'result'],
       registers,
     });
-    this.cacheFills = new Counter({
+    const cacheFills = new Counter({
       name: 'writebehind_cache_fills_total',
       help: 'Cache refills from Postgres after a miss (concurrent misses of one key share one fill).',
       labelNames: ['cache'],
       registers,
     });
 
-    for (const entity of ENTITIES) {
-      for (const mode of MODES) this.eventsAccepted.inc({ entity, mode }, 0);
-      for (const reason of REJECTIONS) this.writesRejected.inc({ entity, reason }, 0);
-      for (const outcome of Object.values(IDEMPOTENCY_OUTCOMES)) this.idempotentWrites.inc({ entity, outcome }, 0);
-    }
-    for (const cache of CACHES) {
-      for (const result of CACHE_RESULTS) this.cacheRequests.inc({ cache, result }, 0);
-      this.cacheFills.inc({ cache }, 0);
-    }
-    this.writesInFlight.set(0);
+    this.acceptedBy = children(ENTITIES, MODES, (entity, mode) => eventsAccepted.labels(entity, mode));
+    this.rejectedBy = children(ENTITIES, REJECTIONS, (entity, reason) => writesRejected.labels(entity, reason));
+    this.idempotentBy = children(ENTITIES, IDEMPOTENCY_OUTCOMES, (entity, o) => idempotentWrites.labels(entity, o));
+    this.lookups = children(CACHES, CACHE_RESULTS, (cache, result) => cacheRequests.labels(cache, result));
+    this.fills = { 'counter-view': cacheFills.labels('counter-view'), feed: cacheFills.labels('feed') };
+    for (const fill of Object.values(this.fills)) fill.inc(0);
     this.produceQueued.set(0);
   }
 
-  /** Counts the answers of one write request by idempotency outcome. */
-  idempotency(entity: Entity, answers: readonly WriteAnswer<unknown>[]): void {
-    const counts = new Map<string, number>();
-    for (const answer of answers) {
-      const outcome = IDEMPOTENCY_OUTCOMES[answer.status];
-      counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
-    }
-    for (const [outcome, n] of counts) this.idempotentWrites.inc({ entity, outcome }, n);
+  accepted(entity: Entity, mode: (typeof MODES)[number], events: number): void {
+    this.acceptedBy[entity][mode].inc(events);
+  }
+
+  rejected(entity: Entity, reason: (typeof REJECTIONS)[number], events: number): void {
+    this.rejectedBy[entity][reason].inc(events);
+  }
+
+  /** Counts writes by idempotency outcome. */
+  idempotency(entity: Entity, outcome: IdempotencyOutcome, writes = 1): void {
+    this.idempotentBy[entity][outcome].inc(writes);
   }
 
   cacheLookup(cache: CacheName, result: 'hit' | 'miss' | 'error', filled = false): void {
-    this.cacheRequests.inc({ cache, result });
-    if (filled) this.cacheFills.inc({ cache });
+    this.lookups[cache][result].inc();
+    if (filled) this.fills[cache].inc();
+  }
+
+  cacheFilled(cache: CacheName): void {
+    this.fills[cache].inc();
   }
 }

@@ -10,7 +10,7 @@ import { KafkaUnavailableError, PublishQueueFullError } from './kafka-unavailabl
 export interface OutgoingMessage {
   topic: string;
   key: string;
-  value: Buffer;
+  value: Buffer | string;
   /** Kafka headers, e.g. the W3C `traceparent` of the request that accepted the event. */
   headers?: Record<string, string> | undefined;
 }
@@ -107,7 +107,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
 
   /** Resolves when Kafka acknowledged every message (acks=all); rejects with KafkaUnavailableError otherwise. */
   publish(messages: OutgoingMessage[]): Promise<void> {
-    if (this.breaker.opened) return Promise.reject(new KafkaUnavailableError('kafka circuit is open'));
+    if (this.breaker.opened) return Promise.reject(new KafkaUnavailableError('kafka circuit is open', false));
     if (this.queuedEvents + messages.length > this.settings.maxQueuedEvents) {
       return Promise.reject(new PublishQueueFullError(`${this.queuedEvents} events already wait for Kafka`));
     }
@@ -134,7 +134,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     if (index < 0) return;
     this.queue.splice(index, 1);
     this.dequeued([waiting]);
-    waiting.reject(new KafkaUnavailableError(`not sent to Kafka within ${this.settings.timeoutMs} ms`));
+    waiting.reject(new KafkaUnavailableError(`not sent to Kafka within ${this.settings.timeoutMs} ms`, false));
   }
 
   private dequeued(entries: Waiting[]): void {
@@ -203,7 +203,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async send(batch: Waiting[], events: number): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: Buffer; headers?: Record<string, string> }[]>();
+    const byTopic = new Map<string, { key: string; value: Buffer | string; headers?: Record<string, string> }[]>();
     for (const entry of batch) {
       for (const m of entry.messages) {
         const list = byTopic.get(m.topic) ?? [];
@@ -220,9 +220,11 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       this.metrics.produceSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
       this.logger.warn({ err: error, events }, 'kafka produce failed');
-      const failure = new KafkaUnavailableError(`kafka did not acknowledge: ${(error as Error).message}`, {
-        cause: error,
-      });
+      const failure = new KafkaUnavailableError(
+        `kafka did not acknowledge: ${(error as Error).message}`,
+        mayHaveLanded(error),
+        { cause: error },
+      );
       for (const entry of batch) entry.reject(failure);
     }
   }
@@ -231,6 +233,21 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     // The HTTP server has drained: nothing is queued any more. Stop the breaker's timers.
     this.breaker.shutdown();
   }
+}
+
+/**
+ * Whether a failed send may still have reached the broker. Only two failures say it did not: the circuit was open
+ * (opossum did not call the send), and no connection could be opened (every attempt was refused). A timeout, or an
+ * error after the request went out, leaves the outcome unknown.
+ */
+function mayHaveLanded(error: unknown): boolean {
+  if ((error as { code?: unknown }).code === 'EOPENBREAKER') return false;
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 10; depth++) {
+    if (e.name === 'KafkaJSConnectionError' && /ECONNREFUSED/.test(e.message)) return false;
+    e = (e as { originalError?: unknown }).originalError ?? e.cause;
+  }
+  return true;
 }
 
 function headerBytes(headers: Record<string, string> | undefined): number {

@@ -1,0 +1,99 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { MetricsRegistry } from '@app/metrics';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Gauge } from 'prom-client';
+import { OverloadedError, RateLimitedError, UnauthorizedError } from './api.error.js';
+import { RateLimiter } from './rate-limiter.js';
+
+/** The client of a request when authentication is off. */
+export const PUBLIC_CLIENT = 'public';
+
+const digest = (key: string) => createHash('sha256').update(key).digest();
+
+/**
+ * Who may call the API, how often, and how much at once:
+ * - API keys from `API_KEYS` (`key:client` pairs), in `X-API-Key` or `Authorization: Bearer`, compared as SHA-256
+ *   digests with timingSafeEqual, so response time says nothing about a key. No keys: every caller is `public`.
+ * - A rate limit per client (API_RATE_LIMIT per API_RATE_LIMIT_WINDOW_MS, in this process): 429 with Retry-After.
+ * - A bound on the writes in progress in this process (API_MAX_IN_FLIGHT, G6): 503 with Retry-After at once,
+ *   instead of queueing in memory while Kafka or Postgres is slow.
+ */
+@Injectable()
+export class ApiAccess {
+  private readonly keys: { digest: Buffer; clientId: string }[];
+  private readonly limiter: RateLimiter;
+  private writes = 0;
+
+  constructor(
+    private readonly config: AppConfig,
+    metrics: MetricsRegistry,
+  ) {
+    this.keys = [...config.api.keys].map(([key, clientId]) => ({ digest: digest(key), clientId }));
+    this.limiter = new RateLimiter(config.api.rateLimit.limit, config.api.rateLimit.windowMs);
+    const writes = () => this.writes;
+    new Gauge({
+      name: 'writebehind_writes_in_flight',
+      help: 'Write requests in progress in this process (bounded by API_MAX_IN_FLIGHT).',
+      registers: [metrics.registry],
+      // Read at scrape time: nothing to do per request.
+      collect() {
+        this.set(writes());
+      },
+    });
+    new Gauge({
+      name: 'writebehind_writes_in_flight_limit',
+      help: 'Most write requests in progress at once in this process (API_MAX_IN_FLIGHT); past it, 503.',
+      registers: [metrics.registry],
+    }).set(config.api.maxInFlight);
+  }
+
+  /** The request's client, within its rate limit; throws 401 or 429. */
+  admit(request: FastifyRequest): string {
+    const clientId = this.authenticate(request);
+    const waitSeconds = this.limiter.hit(clientId);
+    if (waitSeconds !== undefined) throw new RateLimitedError(waitSeconds, this.config.api.rateLimit.limit);
+    return clientId;
+  }
+
+  /** Runs a write within the in-flight bound (503 past it). */
+  async write<T>(work: () => Promise<T>): Promise<T> {
+    if (this.writes >= this.config.api.maxInFlight) {
+      throw new OverloadedError(
+        `${this.writes} writes are in progress in this process`,
+        this.config.api.retryAfterSeconds,
+      );
+    }
+    this.writes += 1;
+    try {
+      return await work();
+    } finally {
+      this.writes -= 1;
+    }
+  }
+
+  private authenticate(request: FastifyRequest): string {
+    if (this.keys.length === 0) return PUBLIC_CLIENT;
+    const presented = presentedKey(request);
+    if (presented === undefined) throw new UnauthorizedError('send the API key in X-API-Key or Authorization: Bearer');
+    const candidate = digest(presented);
+    let clientId: string | undefined;
+    for (const key of this.keys) if (timingSafeEqual(key.digest, candidate)) clientId = key.clientId;
+    if (clientId === undefined) throw new UnauthorizedError('the API key is not valid');
+    return clientId;
+  }
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['x-api-key'];
+  if (typeof header === 'string' && header.length > 0) return header;
+  const authorization = request.headers.authorization;
+  const match = authorization?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1];
+}
+
+/** Sends a JSON body the caller serialized already (a compiled serializer, or a replayed answer). */
+export function sendJson(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+}
