@@ -26,6 +26,8 @@ export abstract class AppConfig {
     readonly maxIncrement: number;
     readonly batchMaxItems: number;
     readonly maxInFlight: number;
+    /** Bytes of request bodies being received or handled at once per process; past it, 503. */
+    readonly maxBodyBytesInFlight: number;
     readonly retryAfterSeconds: number;
     readonly rateLimit: { readonly limit: number; readonly windowMs: number };
     readonly idempotency: { readonly ttlSeconds: number; readonly lockMs: number };
@@ -150,6 +152,7 @@ export function toAppConfig(env: Env): AppConfig {
       maxIncrement: env.API_MAX_INCREMENT,
       batchMaxItems: env.API_BATCH_MAX_ITEMS,
       maxInFlight: env.API_MAX_IN_FLIGHT,
+      maxBodyBytesInFlight: env.API_MAX_BODY_BYTES_IN_FLIGHT,
       retryAfterSeconds: env.API_RETRY_AFTER_SECONDS,
       rateLimit: { limit: env.API_RATE_LIMIT, windowMs: env.API_RATE_LIMIT_WINDOW_MS },
       idempotency: { ttlSeconds: env.API_IDEMPOTENCY_TTL_SECONDS, lockMs: env.API_IDEMPOTENCY_LOCK_MS },

@@ -83,6 +83,7 @@ export const envSchema = z.object({
   API_MAX_INCREMENT: int(1, Number.MAX_SAFE_INTEGER).default(1_000_000),
   API_BATCH_MAX_ITEMS: int(1, 10_000).default(1000),
   API_MAX_IN_FLIGHT: int(1, 1_000_000).default(2000),
+  API_MAX_BODY_BYTES_IN_FLIGHT: int(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   API_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
   API_RATE_LIMIT: int(1, 10_000_000).default(20_000),
   API_RATE_LIMIT_WINDOW_MS: millis.default(1000),
@@ -220,6 +221,11 @@ export const checkedEnvSchema = envSchema.superRefine((env, ctx) => {
     env.CONSUMER_ADMIN_PORT === env.CONSUMER_PORT
   )
     problem('CONSUMER_ADMIN_PORT', 'must differ from CONSUMER_PORT (leave it empty to serve both on CONSUMER_PORT)');
+  if (env.API_MAX_BODY_BYTES_IN_FLIGHT < env.API_BODY_LIMIT_BYTES)
+    problem(
+      'API_MAX_BODY_BYTES_IN_FLIGHT',
+      'must be at least API_BODY_LIMIT_BYTES (else the largest body is never taken)',
+    );
   if (env.KAFKA_SSL_CA_FILE !== undefined && !env.KAFKA_SSL) problem('KAFKA_SSL_CA_FILE', 'needs KAFKA_SSL=true');
   if (env.KAFKA_SASL_MECHANISM !== 'none') {
     if (env.KAFKA_SASL_USERNAME === '') problem('KAFKA_SASL_USERNAME', `needed by KAFKA_SASL_MECHANISM`);

@@ -25,7 +25,7 @@ export class ActivitiesRoutes implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    mountRoutes(this.adapterHost, (scope) => {
+    mountRoutes(this.adapterHost, this.access, (scope) => {
       scope.post('/v1/activities', async (request, reply) => {
         const clientId = this.access.admit(request);
         const header = request.headers['idempotency-key'];

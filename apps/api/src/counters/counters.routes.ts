@@ -23,7 +23,7 @@ export class CountersRoutes implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    mountRoutes(this.adapterHost, (scope) => {
+    mountRoutes(this.adapterHost, this.access, (scope) => {
       scope.post<{ Params: { name: string } }>('/v1/counters/:name/increment', async (request, reply) => {
         const clientId = this.access.admit(request);
         const name = counterNameParam(request.params.name);

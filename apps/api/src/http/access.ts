@@ -25,6 +25,9 @@ export class ApiAccess {
   private readonly keys: { digest: Buffer; clientId: string }[];
   private readonly limiter: RateLimiter;
   private writes = 0;
+  private bodyBytes = 0;
+  /** What each request being received or handled holds of `bodyBytes`, given back once it is answered. */
+  private readonly bodies = new WeakMap<object, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -40,6 +43,15 @@ export class ApiAccess {
       // Read at scrape time: nothing to do per request.
       collect() {
         this.set(writes());
+      },
+    });
+    const bodyBytes = () => this.bodyBytes;
+    new Gauge({
+      name: 'writebehind_request_body_bytes_in_flight',
+      help: 'Bytes of request bodies being received or handled in this process (bounded by API_MAX_BODY_BYTES_IN_FLIGHT).',
+      registers: [metrics.registry],
+      collect() {
+        this.set(bodyBytes());
       },
     });
     new Gauge({
@@ -71,6 +83,38 @@ export class ApiAccess {
     } finally {
       this.writes -= 1;
     }
+  }
+
+  /**
+   * Holds the bytes of a request's body (its Content-Length, or the body limit when it has none) until it is answered,
+   * and refuses it with 503 before the body is read when the bodies in flight would pass API_MAX_BODY_BYTES_IN_FLIGHT:
+   * memory stays bounded by bytes, not only by the count of requests.
+   */
+  reserveBody(request: FastifyRequest): void {
+    const length = request.headers['content-length'];
+    const bytes =
+      length !== undefined
+        ? Number(length) || 0
+        : request.headers['transfer-encoding'] !== undefined
+          ? this.config.api.bodyLimitBytes
+          : 0;
+    if (bytes === 0) return;
+    if (this.bodyBytes + bytes > this.config.api.maxBodyBytesInFlight) {
+      throw new OverloadedError(
+        `${this.bodyBytes} bytes of request bodies are in progress in this process`,
+        this.config.api.retryAfterSeconds,
+      );
+    }
+    this.bodyBytes += bytes;
+    this.bodies.set(request, bytes);
+  }
+
+  /** Gives back what `reserveBody` held for a request (answered, or abandoned by its client). */
+  releaseBody(request: FastifyRequest): void {
+    const bytes = this.bodies.get(request);
+    if (bytes === undefined) return;
+    this.bodies.delete(request);
+    this.bodyBytes -= bytes;
   }
 
   private authenticate(request: FastifyRequest): string {
