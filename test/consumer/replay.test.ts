@@ -85,9 +85,10 @@ describe('replaying the topics', () => {
   });
 
   it('from the earliest offset after the ledger was pruned: the stored offsets absorb every event', async () => {
-    // Age the whole ledger past the retention; the consumer's pruning schedule deletes it.
-    await stack.query("UPDATE processed_events SET applied_at = now() - interval '8 days'");
-    const pruning = { CONSUMER_LEDGER_PRUNE_INTERVAL_MS: '1000', CONSUMER_LEDGER_RETENTION_MS: String(7 * 86_400_000) };
+    // Age the whole ledger past the retention (10 days by default, which the topics' settings allow); the
+    // consumer's pruning schedule deletes it.
+    await stack.query("UPDATE processed_events SET applied_at = now() - interval '11 days'");
+    const pruning = { CONSUMER_LEDGER_PRUNE_INTERVAL_MS: '1000' };
     await start(pruning);
     await waitFor(
       async () => (await stack.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events'))[0]?.n === 0,
