@@ -22,6 +22,7 @@ describe('migrations', () => {
       'counters',
       'dlq_redrives',
       'ops_audit',
+      'partition_holds',
       'pgmigrations',
       'processed_events',
       'replay_requests',

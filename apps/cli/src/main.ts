@@ -10,6 +10,7 @@ import { dlqCommand } from './commands/dlq.command.js';
 import { envCommand } from './commands/env.command.js';
 import { lagCommand } from './commands/lag.command.js';
 import { migrateCommand } from './commands/migrate.command.js';
+import { offsetsCommand } from './commands/offsets.command.js';
 import { replayCommand } from './commands/replay.command.js';
 import { topicsCommand } from './commands/topics.command.js';
 import { verifyCommand } from './commands/verify.command.js';
@@ -19,6 +20,7 @@ const commands: Command[] = [
   lagCommand,
   replayCommand,
   dlqCommand,
+  offsetsCommand,
   verifyCommand,
   migrateCommand,
   topicsCommand,

@@ -34,7 +34,12 @@ export class LagMonitor {
           ends.map(async ({ partition, low, high }): Promise<PartitionLag> => {
             const appliedOffset = applied.get(`${topic}/${partition}`);
             const committedOffset = committed.get(partition);
-            const position = Math.min(high, Math.max(low, appliedOffset ?? committedOffset ?? low));
+            // An applied offset beyond the end belongs to an older log (a recreated topic): none of this log is
+            // applied, and the consumers hold the partition until it is re-baselined.
+            const position =
+              appliedOffset !== undefined && appliedOffset > high
+                ? low
+                : Math.min(high, Math.max(low, appliedOffset ?? committedOffset ?? low));
             const lagMessages = high - position;
             const lagSeconds =
               lagMessages === 0

@@ -4,6 +4,7 @@ export { CounterRepository } from './counter.repository.js';
 export { int8 } from './int8.js';
 export { LedgerRepository } from './ledger.repository.js';
 export { OffsetRepository } from './offset.repository.js';
+export { PartitionHoldRepository, type PartitionHold } from './partition-hold.repository.js';
 export { RedriveRepository, letterKey, type LetterRef } from './redrive.repository.js';
 export { ReplayRequestRepository, type ReplayRequest } from './replay-request.repository.js';
 export { StoreModule } from './store.module.js';

@@ -4,6 +4,7 @@ import { AuditRepository } from './audit.repository.js';
 import { CounterRepository } from './counter.repository.js';
 import { LedgerRepository } from './ledger.repository.js';
 import { OffsetRepository } from './offset.repository.js';
+import { PartitionHoldRepository } from './partition-hold.repository.js';
 import { RedriveRepository } from './redrive.repository.js';
 import { ReplayRequestRepository } from './replay-request.repository.js';
 
@@ -17,6 +18,7 @@ import { ReplayRequestRepository } from './replay-request.repository.js';
     ReplayRequestRepository,
     AuditRepository,
     RedriveRepository,
+    PartitionHoldRepository,
   ],
   exports: [
     CounterRepository,
@@ -26,6 +28,7 @@ import { ReplayRequestRepository } from './replay-request.repository.js';
     ReplayRequestRepository,
     AuditRepository,
     RedriveRepository,
+    PartitionHoldRepository,
   ],
 })
 export class StoreModule {}

@@ -1,5 +1,6 @@
 import { KafkaAdmin } from '@app/kafka';
 import { LagMonitor } from '@app/lag';
+import { PartitionHoldRepository } from '@app/store';
 import type { Command } from './command.js';
 import { duration, table } from './format.js';
 import { listOption, resolveTopics, stringOption } from './targets.js';
@@ -16,12 +17,14 @@ export const lagCommand: Command = {
     const context = await app();
     const groupId = stringOption(options, 'group') ?? config.consumer.groupId;
     const topics = resolveTopics(config, listOption(options, 'topic'));
-    const [lag, group] = await Promise.all([
+    const [lag, group, allHolds] = await Promise.all([
       context.get(LagMonitor).snapshot(groupId, topics),
       context.get(KafkaAdmin).describeGroup(groupId),
+      context.get(PartitionHoldRepository).list(groupId),
     ]);
+    const holds = allHolds.filter((h) => topics.includes(h.topic));
     if (json) {
-      print(JSON.stringify({ group: groupId, state: group.state, members: group.members, partitions: lag }));
+      print(JSON.stringify({ group: groupId, state: group.state, members: group.members, partitions: lag, holds }));
       return;
     }
     print(
@@ -44,5 +47,12 @@ export const lagCommand: Command = {
     const total = lag.reduce((n, p) => n + p.lagMessages, 0);
     const oldest = Math.max(0, ...lag.map((p) => p.lagSeconds));
     print(`total lag: ${total} message(s), oldest unapplied ${duration(oldest)} old`);
+    for (const h of holds) {
+      print(
+        `HELD ${h.topic}/${h.partition} since ${h.heldAt.toISOString()}: stored offset ${h.storedOffset} belongs to an ` +
+          `older log (log ${h.logStart} to ${h.logEnd} then); nothing is applied there until ` +
+          `\`wb offsets rebaseline --topic ${h.topic} --partitions ${h.partition}\``,
+      );
+    }
   },
 };

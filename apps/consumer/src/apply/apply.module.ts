@@ -5,6 +5,7 @@ import { ConsumerStatusModule } from '../health/consumer-status.module.js';
 import { LedgerPruner } from './ledger-pruner.service.js';
 import { LedgerRetention } from './ledger-retention.service.js';
 import { OffsetGuard } from './offset-guard.js';
+import { PartitionHolds } from './partition-holds.service.js';
 import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
 import { DeadLetterProducer } from './dead-letter.producer.js';
@@ -21,6 +22,7 @@ import { ViewSyncService } from './view-sync.service.js';
     DeadLetterProducer,
     ViewSyncService,
     OffsetGuard,
+    PartitionHolds,
     LedgerRetention,
     BatchService,
     PersistenceConsumer,

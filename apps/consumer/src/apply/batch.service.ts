@@ -22,6 +22,7 @@ import { isRebalancing } from './kafka-errors.js';
 import { type RetryScope, RetryService } from './retry.service.js';
 import { summarizeTraces } from './trace-summary.js';
 import { OffsetGuard } from './offset-guard.js';
+import { PartitionHeldError } from './partition-held.error.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 import { ViewSyncService } from './view-sync.service.js';
 
@@ -152,8 +153,9 @@ export class BatchService {
   }
 
   /**
-   * kafkajs `eachBatch` (with eachBatchAutoResolve off). Throws RewindRequiredError, before applying anything,
-   * when the batch starts beyond what Postgres has applied: the caller seeks back.
+   * kafkajs `eachBatch` (with eachBatchAutoResolve off). Throws, before applying anything, RewindRequiredError when
+   * the batch starts beyond what Postgres has applied (the caller seeks back), and PartitionHeldError when the
+   * partition's stored offset belongs to an older log (the caller pauses the partition).
    */
   async handle(payload: EachBatchPayload): Promise<void> {
     const scope = new BatchScope(payload, this.status);
@@ -176,12 +178,18 @@ export class BatchService {
     }
   }
 
-  /** A batch that starts beyond Postgres' applied offset must not be applied: see OffsetGuard. */
+  /**
+   * A batch that starts beyond Postgres' applied offset, or on a partition whose stored offset belongs to an older
+   * log, must not be applied: see OffsetGuard.
+   */
   private async checkForGap(scope: BatchScope, delivered: number): Promise<void> {
-    const target = await this.retry.run(scope, 'postgres', () =>
-      this.guard.rewindTarget(scope.topic, scope.partition, delivered),
+    const highWatermark = Number(scope.payload.batch.highWatermark);
+    const decision = await this.retry.run(scope, 'postgres', () =>
+      this.guard.checkBatch(scope.topic, scope.partition, delivered, highWatermark),
     );
-    if (target !== undefined) throw new RewindRequiredError(scope.topic, scope.partition, target, delivered);
+    if (decision.action === 'rewind')
+      throw new RewindRequiredError(scope.topic, scope.partition, decision.offset, delivered);
+    if (decision.action === 'hold') throw new PartitionHeldError(scope.topic, scope.partition, decision.finding);
   }
 
   private async applyChunk(scope: BatchScope, messages: KafkaMessage[], lastChunk: boolean): Promise<void> {

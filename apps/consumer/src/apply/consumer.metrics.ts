@@ -36,6 +36,8 @@ export class ConsumerMetrics {
   /** Events between the applied offset and the log start, deleted by retention before they were applied. */
   readonly eventsLost: Counter<'topic'>;
   readonly ledgerPruned: Counter;
+  /** 1 per partition this process holds (its stored offset belongs to an older log); absent otherwise. */
+  readonly heldPartitions: Gauge<'topic' | 'partition'>;
 
   constructor(metrics: MetricsRegistry, status: ConsumerStatus, config: AppConfig) {
     const registers = [metrics.registry];
@@ -122,6 +124,12 @@ export class ConsumerMetrics {
     this.ledgerPruned = new Counter({
       name: 'writebehind_consumer_ledger_pruned_total',
       help: 'Event ids deleted from the dedupe ledger after the retention window',
+      registers,
+    });
+    this.heldPartitions = new Gauge({
+      name: 'writebehind_consumer_held_partitions',
+      help: 'Partitions this process does not apply because the offset stored in Postgres belongs to an older log (a recreated topic, lost broker data): 1 until `wb offsets rebaseline`',
+      labelNames: ['topic', 'partition'],
       registers,
     });
     new Gauge({

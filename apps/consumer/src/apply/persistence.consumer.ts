@@ -14,6 +14,8 @@ import { BatchService } from './batch.service.js';
 import { ConsumerMetrics } from './consumer.metrics.js';
 import { LedgerRetention } from './ledger-retention.service.js';
 import { OffsetGuard } from './offset-guard.js';
+import { PartitionHeldError } from './partition-held.error.js';
+import { PartitionHolds } from './partition-holds.service.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 
 const RESTART_MAX_DELAY_MS = 10_000;
@@ -51,6 +53,7 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     private readonly metrics: ConsumerMetrics,
     private readonly guard: OffsetGuard,
     private readonly retention: LedgerRetention,
+    private readonly holds: PartitionHolds,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext('PersistenceConsumer');
@@ -91,12 +94,16 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
         Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
       );
       this.status.onJoined();
+      this.holds.onJoined(this.assignment);
       // Kafka resumes each partition at the group's committed offset; where Postgres is behind it (restored
-      // from a backup), seek back now, before waiting for a message that may never come.
+      // from a backup), seek back now, before waiting for a message that may never come; where Postgres' offset
+      // belongs to an older log (a recreated topic), hold the partition before anything is skipped.
       const assignment = this.assignment;
       this.guard
-        .checkAssignment(assignment, (topic, partition, offset) => {
-          if (this.assignment === assignment) consumer.seek({ topic, partition, offset: String(offset) });
+        .checkAssignment(assignment, (topic, partition, decision) => {
+          if (this.assignment !== assignment) return;
+          if (decision.action === 'rewind') consumer.seek({ topic, partition, offset: String(decision.offset) });
+          if (decision.action === 'hold') void this.holds.hold(topic, partition, decision.finding);
         })
         .catch((error: unknown) =>
           this.logger.warn({ err: error }, 'could not compare Kafka and Postgres offsets after joining'),
@@ -112,6 +119,8 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.assignment = new Map();
+      // kafkajs restarts with a new internal group, without the pauses: the next join holds again.
+      this.holds.releaseAll();
       this.status.onCrashed(payload.error.message);
       this.metrics.crashes.inc();
       this.logger.error({ err: payload.error, restart: payload.restart }, 'the Kafka consumer crashed');
@@ -125,9 +134,15 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     try {
       await this.batches.handle(payload);
     } catch (error) {
-      if (!(error instanceof RewindRequiredError)) throw error;
-      // Nothing of this batch was applied; the next fetch starts at Postgres' offset.
-      consumer.seek({ topic: error.topic, partition: error.partition, offset: String(error.offset) });
+      // Nothing of this batch was applied in either case.
+      if (error instanceof RewindRequiredError) {
+        // The next fetch starts at Postgres' offset.
+        consumer.seek({ topic: error.topic, partition: error.partition, offset: String(error.offset) });
+      } else if (error instanceof PartitionHeldError) {
+        await this.holds.hold(error.topic, error.partition, error.finding);
+      } else {
+        throw error;
+      }
     }
   }
 
@@ -156,6 +171,7 @@ export class PersistenceConsumer implements OnApplicationBootstrap, BeforeApplic
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       const consumer = this.create();
       this.consumer = consumer;
+      this.holds.attach(consumer);
       try {
         await consumer.connect();
         if (this.stopping.signal.aborted) break;

@@ -12,7 +12,8 @@ interface Failure {
 
 /**
  * What the consumer is doing, for readiness (G5: no silent wedge). Fed by the kafkajs lifecycle events (joined,
- * crashed) and by the retry loops (a transient failure started or ended, per partition).
+ * crashed), by the retry loops (a transient failure started or ended, per partition) and by the partitions held
+ * because their stored offset belongs to an older log (PartitionHolds).
  *
  * kafkajs restarts a crashed consumer by itself (restartOnFailure) and keeps failing quietly when the cause
  * persists; one production incident ran 14 days with Postgres down and health checks green. So a crash, and a
@@ -25,6 +26,8 @@ export class ConsumerStatus {
   private generationCount = 0;
   private crash: { at: number; error: string } | undefined;
   private readonly failures = new Map<string, Failure>();
+  /** Partitions held (their stored offset belongs to an older log), with what readiness says about each. */
+  private readonly held = new Map<string, string>();
   private readonly stallAfterMs: number;
 
   constructor(
@@ -77,6 +80,14 @@ export class ConsumerStatus {
     this.failures.delete(partitionKey);
   }
 
+  onHeld(partitionKey: string, problem: string): void {
+    this.held.set(partitionKey, problem);
+  }
+
+  onReleased(partitionKey: string): void {
+    this.held.delete(partitionKey);
+  }
+
   /** Partitions whose work is being retried now. */
   get retryingPartitions(): number {
     return this.failures.size;
@@ -86,6 +97,7 @@ export class ConsumerStatus {
   kafkaProblem(): string | undefined {
     if (this.crash) return `consumer crashed: ${this.crash.error}`;
     if (!this.joined) return 'consumer has not joined its group';
+    if (this.held.size > 0) return [...this.held.values()].join('; ');
     return this.stalled('kafka');
   }
 
