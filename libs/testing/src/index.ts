@@ -18,3 +18,4 @@ export { PrometheusServer, ensurePrometheus, type PromSeries } from './prometheu
 export { runCli, type CliResult } from './cli.js';
 export { dumpSchema, restoreDump } from './pg-tools.js';
 export { addPending } from './counter-view.js';
+export { DelayProxy } from './delay-proxy.js';

@@ -5,6 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { DelayProxy } from './delay-proxy.js';
 import { freePorts, portFree } from './ports.js';
 import { describeExit, logTail, onProcessExit, runCommand, ServiceProcess } from './service-process.js';
 import { waitFor } from './wait-for.js';
@@ -44,6 +45,11 @@ export interface KafkaBrokerOptions {
    * (`kafka-storage format --add-scram`), plus the broker's own inter-broker user.
    */
   sasl?: { mechanism: KafkaScramMechanism; users: { name: string; password: string }[] };
+  /**
+   * Clients reach the broker through a DelayProxy (plaintext only): the broker advertises the proxy's port, so every
+   * connection after the bootstrap goes through it too, and `proxy.delayMs` makes the broker slow for them.
+   */
+  proxied?: boolean;
 }
 
 /** The broker's own SCRAM user, for its inter-broker listener and for the test's admin clients. */
@@ -56,6 +62,8 @@ const BROKER_USER = 'broker';
  */
 export class KafkaBroker {
   readonly brokers: string;
+  /** With `proxied`: the proxy clients go through. */
+  proxy: DelayProxy | undefined;
   private readonly brokerPassword = randomBytes(12).toString('hex');
   private java: ServiceProcess | undefined;
   private readonly probe: Kafka;
@@ -67,8 +75,10 @@ export class KafkaBroker {
     readonly controllerPort: number,
     private readonly jars: string,
     private readonly options: KafkaBrokerOptions,
+    /** The port the broker advertises: its own, or the proxy's. */
+    private readonly advertisedPort: number,
   ) {
-    this.brokers = `127.0.0.1:${port}`;
+    this.brokers = `127.0.0.1:${advertisedPort}`;
     // Each probe fails fast; waitFor does the retrying.
     this.probe = new Kafka({
       clientId: 'private-broker-probe',
@@ -87,9 +97,10 @@ export class KafkaBroker {
   static async start(options: KafkaBrokerOptions = {}): Promise<KafkaBroker> {
     const jars = kafkaJars();
     const dir = await mkdtemp(join(tmpdir(), 'wb-kafka-'));
-    const [port = 0, controllerPort = 0] = await freePorts(2);
-    const broker = new KafkaBroker(dir, port, controllerPort, jars, options);
+    const [port = 0, controllerPort = 0, proxyPort = 0] = await freePorts(3);
+    const broker = new KafkaBroker(dir, port, controllerPort, jars, options, options.proxied ? proxyPort : port);
     try {
+      if (options.proxied) broker.proxy = await DelayProxy.start({ host: '127.0.0.1', port }, proxyPort);
       await broker.format();
       await broker.launch();
     } catch (error) {
@@ -171,6 +182,7 @@ export class KafkaBroker {
     try {
       await this.stop();
     } finally {
+      await this.proxy?.close();
       this.forgetDir();
       await rm(this.dir, { recursive: true, force: true });
     }
@@ -186,7 +198,7 @@ export class KafkaBroker {
     if (!tls && !sasl) {
       return [
         `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.advertisedPort}`,
         'inter.broker.listener.name=PLAINTEXT',
         'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
       ];

@@ -1,0 +1,57 @@
+import { type Server, type Socket, connect, createServer } from 'node:net';
+
+/**
+ * A TCP proxy that holds what clients send for `delayMs` before passing it on (in order), to make a real server slow
+ * rather than stopped: a request reaches it late, and its answer comes back late. Answers pass through at once.
+ */
+export class DelayProxy {
+  /** How long each chunk a client sends waits before it goes on to the server. */
+  delayMs = 0;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(target: { host: string; port: number }, port = 0): Promise<DelayProxy> {
+    let proxy: DelayProxy | undefined;
+    const server = createServer((client) => proxy?.relay(client, target));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    const address = server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('the delay proxy has no port');
+    proxy = new DelayProxy(server, address.port);
+    return proxy;
+  }
+
+  private relay(client: Socket, target: { host: string; port: number }): void {
+    const upstream = connect(target.port, target.host);
+    this.sockets.add(client).add(upstream);
+    let last = 0;
+    client.on('data', (chunk: Buffer) => {
+      // Never before the chunk sent ahead of it: order is kept when the delay changes.
+      const at = Math.max(Date.now() + this.delayMs, last);
+      last = at;
+      const pass = () => upstream.destroyed || upstream.write(chunk);
+      if (at <= Date.now()) pass();
+      else setTimeout(pass, at - Date.now());
+    });
+    upstream.on('data', (chunk: Buffer) => client.destroyed || client.write(chunk));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
