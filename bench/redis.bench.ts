@@ -1,4 +1,4 @@
-// The Redis view's scripts (libs/counter-view): the write script (add a pending delta) and the read script,
+// The Redis view's scripts (libs/counter-view): the write script (add a pending delta, WRITE) and the read script,
 // run through ioredis by the built CounterViewRepository exactly as the apps run them (EVALSHA on one connection,
 // CONCURRENCY commands in flight), against redis-benchmark running the same scripts with the same arguments and key
 // space on the same server: with as many connections as ioredis has commands in flight, and with one connection
@@ -24,11 +24,15 @@ const scenario = new Scenario(
 
 type Reply = unknown;
 interface ViewRepository {
-  addPending(name: string, entry: { eventId: string; delta: number; acceptedAt: number }, ttl: number): Promise<Reply>;
+  write(
+    name: string,
+    entry: { eventId: string; delta: number; acceptedAt: number },
+    options: { pendingTtlMs: number; maxAbs: number },
+  ): Promise<Reply>;
   read(name: string): Promise<Reply>;
 }
 interface Scripts {
-  ADD_PENDING: string;
+  WRITE: string;
   READ: string;
 }
 
@@ -41,10 +45,10 @@ const prefix = stack.env['REDIS_KEY_PREFIX'] ?? '';
 const redis = new Redis(shared.REDIS_URL, { keyPrefix: prefix });
 try {
   const { CounterViewRepository } = await importBuilt<{
-    CounterViewRepository: new (client: { redis: Redis }) => ViewRepository;
+    CounterViewRepository: new (client: { redis: Redis; isCluster: boolean }) => ViewRepository;
   }>('api', 'libs/counter-view/src/index.js');
   const scripts = await importBuilt<Scripts>('api', 'libs/counter-view/src/counter-view.scripts.js');
-  const view = new CounterViewRepository({ redis });
+  const view = new CounterViewRepository({ redis, isCluster: false });
 
   async function viaIoredis(call: () => Promise<Reply>) {
     const latencies: number[] = [];
@@ -91,7 +95,7 @@ try {
   }
 
   const sha = {
-    write: String(await redis.script('LOAD', scripts.ADD_PENDING)),
+    write: String(await redis.script('LOAD', scripts.WRITE)),
     read: String(await redis.script('LOAD', scripts.READ)),
   };
   const keys = [`${prefix}{c:__rand_int__}:base`, `${prefix}{c:__rand_int__}:pending`];
@@ -99,8 +103,22 @@ try {
     {
       bench: 'write script (add pending)',
       ioredis: () =>
-        view.addPending(randInt(), { eventId: randInt(), delta: 1, acceptedAt: ACCEPTED_AT }, PENDING_TTL_MS),
-      args: ['EVALSHA', sha.write, '2', ...keys, '__rand_int__', '1', String(ACCEPTED_AT), String(PENDING_TTL_MS)],
+        view.write(
+          randInt(),
+          { eventId: randInt(), delta: 1, acceptedAt: ACCEPTED_AT },
+          { pendingTtlMs: PENDING_TTL_MS, maxAbs: Number.MAX_SAFE_INTEGER },
+        ),
+      args: [
+        'EVALSHA',
+        sha.write,
+        '2',
+        ...keys,
+        '__rand_int__',
+        '1',
+        String(ACCEPTED_AT),
+        String(PENDING_TTL_MS),
+        String(Number.MAX_SAFE_INTEGER),
+      ],
     },
     { bench: 'read script', ioredis: () => view.read(randInt()), args: ['EVALSHA', sha.read, '2', ...keys] },
   ];

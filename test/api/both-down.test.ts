@@ -1,5 +1,4 @@
-import { decodeEvent } from '@app/events';
-import { AppProcess, KafkaBroker, PostgresServer, TestStack, readTopic, waitFor } from '@app/testing';
+import { AppProcess, KafkaBroker, PostgresServer, TestStack, readEvents, waitFor } from '@app/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MAX_IN_FLIGHT = 64;
@@ -103,12 +102,7 @@ describe('Kafka and Postgres both down', () => {
     // Every write acknowledged before the outage is in Kafka (acks=all): nothing acknowledged is lost.
     const inKafka = await waitFor(
       async () => {
-        const ids = new Set(
-          (await readTopic(stack.kafka, stack.topics.counters)).flatMap((m) => {
-            const d = decodeEvent(m.value);
-            return d.ok ? [d.event.id] : [];
-          }),
-        );
+        const ids = new Set((await readEvents(stack.kafka, stack.topics.counters)).map((e) => e.event.id));
         return acknowledged.every((id) => ids.has(id)) ? ids : undefined;
       },
       { description: 'acknowledged events in Kafka' },

@@ -1,5 +1,4 @@
-import { decodeEvent } from '@app/events';
-import { AppProcess, KafkaBroker, TestStack, WriteLoad, readTopic, waitFor } from '@app/testing';
+import { AppProcess, KafkaBroker, TestStack, WriteLoad, readEvents, waitFor } from '@app/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -85,11 +84,8 @@ describe('write-through fallback when Kafka is unavailable', () => {
     });
     const load = new WriteLoad({ baseUrl, clients: 8, counters: 4, prefix: 'late-ack' });
     const inKafka = async () => {
-      const messages = await readTopic(stack.kafka, stack.topics.counters);
-      return messages.flatMap((m) => {
-        const decoded = decodeEvent(m.value);
-        return decoded.ok && decoded.event.key.startsWith('late-ack') ? [decoded.event.id] : [];
-      });
+      const events = await readEvents(stack.kafka, stack.topics.counters);
+      return events.flatMap((e) => (e.event.key.startsWith('late-ack') ? [e.event.id] : []));
     };
     await load.until((l) => l.count('write-through') >= 200);
     await waitFor(async () => (await inKafka()).length >= 5, { description: 'timed-out sends to land in Kafka' });

@@ -38,7 +38,11 @@ describe('poison messages', () => {
 
     // 500 counter events, the 251st of which is not an event at all.
     const events = Array.from({ length: 500 }, () => load.counterEvent(counterBatch, 1));
-    const messages = events.map((e) => ({ key: e.key, value: encodeEvent(e), partition: 0 }));
+    const messages = events.map((e): { key: string; value: string | Buffer; partition: number } => ({
+      key: e.key,
+      value: encodeEvent(e),
+      partition: 0,
+    }));
     messages[250] = { key: counterBatch, value: Buffer.from('{"v":1,"id":"not-an-event","by":'), partition: 0 };
     schemaPoisonOffset = await endOffset(stack.topics.counters, 0);
     schemaPoisonOffset += 250;

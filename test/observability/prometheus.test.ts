@@ -9,7 +9,7 @@ import {
   TestStack,
   WriteLoad,
   parsePrometheus,
-  readTopic,
+  readEvents,
   uniqueName,
   waitFor,
 } from '@app/testing';
@@ -268,8 +268,8 @@ describe('Prometheus scraping the running apps: dashboard panels, alert expressi
     expect(started).not.toContain(traceId);
 
     // The events carry the request's span in their traceparent header.
-    const events = (await readTopic(stack.kafka, stack.topics.counters)).filter((m) => m.key === name);
-    expect(events.map((m) => m.headers['traceparent']).sort()).toEqual([traceparent, started].sort());
+    const events = (await readEvents(stack.kafka, stack.topics.counters)).filter((e) => e.event.key === name);
+    expect(events.map((e) => e.traceparent).sort()).toEqual([traceparent, started].sort());
 
     // The consumer's batch line names the trace: the write is followed from the request to the Postgres commit.
     const line = await waitFor(

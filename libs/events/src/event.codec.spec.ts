@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeCounterEvent, encodeEvent } from './event.codec.js';
+import { decodeEvent, decodeRecord, encodeEvent, envelopeRecord, eventBody } from './event.codec.js';
 import type { ActivityRecorded, CounterIncremented } from './event.schema.js';
 
 const counter: CounterIncremented = {
@@ -23,10 +23,47 @@ const activity: ActivityRecorded = {
 };
 
 describe('event codec', () => {
-  it('encodes a counter event with the compiled encoder exactly as encodeEvent does', () => {
-    expect(encodeCounterEvent(counter)).toBe(encodeEvent(counter).toString('utf8'));
+  it('encodes a counter event with the compiled encoder exactly as JSON.stringify does', () => {
+    expect(encodeEvent(counter)).toBe(JSON.stringify(counter));
+    expect(encodeEvent(activity)).toBe(JSON.stringify(activity));
     const quoted = { ...counter, id: 'c:"k\\\u0001"' };
-    expect(encodeCounterEvent(quoted)).toBe(encodeEvent(quoted).toString('utf8'));
+    expect(encodeEvent(quoted)).toBe(JSON.stringify(quoted));
+  });
+
+  it('round-trips an envelope of events, each with its own traceparent, and a v1 record with its header', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const value = envelopeRecord([
+      { body: eventBody(counter), traceparent },
+      { body: eventBody(activity) },
+      { body: eventBody({ ...counter, id: 'c:2' }) },
+    ]);
+    expect(JSON.parse(value)).toMatchObject({
+      v: 2,
+      events: [{ id: counter.id, traceparent }, { id: activity.id }, { id: 'c:2' }],
+    });
+    expect(decodeRecord(value)).toEqual({
+      ok: true,
+      events: [
+        { event: counter, traceparent },
+        { event: activity, traceparent: undefined },
+        { event: { ...counter, id: 'c:2' }, traceparent: undefined },
+      ],
+    });
+    expect(decodeRecord(encodeEvent(counter), traceparent)).toEqual({
+      ok: true,
+      events: [{ event: counter, traceparent }],
+    });
+  });
+
+  it.each([
+    ['no events', { v: 2, events: [] }, /events/],
+    ['a bad item', { v: 2, events: [{ ...counter, v: undefined, by: 0 }] }, /events\.0\.by/],
+    ['an item with its own version', { v: 2, events: [counter] }, /v/],
+    ['an unknown field', { v: 2, events: [], extra: 1 }, /extra|events/],
+  ])('rejects an envelope with %s, whole', (_label, value, reason) => {
+    const result = decodeRecord(JSON.stringify(value));
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
   });
 
   it('round-trips both event types', () => {
@@ -38,7 +75,7 @@ describe('event codec', () => {
     ['empty', Buffer.alloc(0), /empty/],
     ['null', null, /empty/],
     ['not JSON', '{"v":1,', /not JSON/],
-    ['unknown version', JSON.stringify({ ...counter, v: 2 }), /v:/],
+    ['unknown version', JSON.stringify({ ...counter, v: 3 }), /v:/],
     ['unknown type', JSON.stringify({ ...counter, type: 'counter.reset' }), /type/],
     ['zero delta', JSON.stringify({ ...counter, by: 0 }), /by: not zero/],
     ['fractional delta', JSON.stringify({ ...counter, by: 1.5 }), /by: a safe integer/],

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 
-/** Version of the envelope below. A consumer rejects (dead-letters) any other version instead of guessing. */
+/** Version of the event schema below. A consumer rejects (dead-letters) any other version instead of guessing. */
 export const EVENT_VERSION = 1;
+/**
+ * A record that carries several events of one partition: `{"v":2,"events":[...]}`, each item an event without its
+ * `v`, with its own `traceparent` (docs/architecture.md, section 5).
+ */
+export const ENVELOPE_VERSION = 2;
 
 export const COUNTER_NAME_PATTERN = /^[A-Za-z0-9:_.-]{1,200}$/;
 export const ACTOR_PATTERN = /^[A-Za-z0-9:_.@-]{1,200}$/;
@@ -52,6 +57,21 @@ export const activityRecordedSchema = z.strictObject({
 });
 
 export const changeEventSchema = z.discriminatedUnion('type', [counterIncrementedSchema, activityRecordedSchema]);
+
+/** W3C traceparent of the request that accepted an event (kept as sent: the consumer only lists it). */
+const traceparent = z.string().max(512).optional();
+
+export const envelopeSchema = z.strictObject({
+  v: z.literal(ENVELOPE_VERSION),
+  events: z
+    .array(
+      z.discriminatedUnion('type', [
+        counterIncrementedSchema.omit({ v: true }).extend({ traceparent }),
+        activityRecordedSchema.omit({ v: true }).extend({ traceparent }),
+      ]),
+    )
+    .min(1),
+});
 
 export type CounterIncremented = z.infer<typeof counterIncrementedSchema>;
 export type ActivityRecorded = z.infer<typeof activityRecordedSchema>;

@@ -1,8 +1,19 @@
-export { decodeEvent, encodeCounterEvent, encodeEvent, type DecodeResult } from './event.codec.js';
+export {
+  decodeEvent,
+  decodeRecord,
+  encodeEvent,
+  envelopeRecord,
+  eventBody,
+  singleRecord,
+  type DecodeResult,
+  type DecodedEvent,
+  type RecordResult,
+} from './event.codec.js';
 export {
   ACTOR_PATTERN,
   COUNTER_NAME_PATTERN,
   EVENT_ID_PATTERN,
+  ENVELOPE_VERSION,
   EVENT_VERSION,
   VERB_PATTERN,
   activityRecordedSchema,

@@ -105,6 +105,12 @@ export class KafkaAdmin implements OnApplicationShutdown {
     );
   }
 
+  /** How many partitions each of `topics` has (those that do not exist are absent). */
+  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
+    const { topics: found } = await (await this.connected()).fetchTopicMetadata({ topics });
+    return new Map(found.map((t) => [t.name, t.partitions.length]));
+  }
+
   /** Per partition: the earliest offset still in the log and the end offset (the next to be written). */
   async partitionOffsets(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
     const offsets = await (await this.connected()).fetchTopicOffsets(topic);

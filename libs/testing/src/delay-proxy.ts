@@ -15,15 +15,15 @@ export class DelayProxy {
   ) {}
 
   static async start(target: { host: string; port: number }, port = 0): Promise<DelayProxy> {
-    let proxy: DelayProxy | undefined;
-    const server = createServer((client) => proxy?.relay(client, target));
+    const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', resolve);
     });
     const address = server.address();
     if (typeof address !== 'object' || address === null) throw new Error('the delay proxy has no port');
-    proxy = new DelayProxy(server, address.port);
+    const proxy = new DelayProxy(server, address.port);
+    server.on('connection', (client: Socket) => proxy.relay(client, target));
     return proxy;
   }
 

@@ -9,7 +9,7 @@ export { RedisServer, type RedisServerOptions } from './redis-server.js';
 export { TestCertificates, type ServerCertificate } from './certificates.js';
 export { SecuredServices, type SecuredServicesOptions } from './secured-services.js';
 export { RedisCluster } from './redis-cluster.js';
-export { readTopic, type ReadMessage } from './topic-reader.js';
+export { readEvents, readTopic, type ReadEvent, type ReadMessage } from './topic-reader.js';
 export { WriteLoad, type LoadStats, type WriteLoadOptions } from './write-load.js';
 export { EventLoad, type EventLoadOptions } from './event-load.js';
 export { consumerLag, waitForLagZero, type PartitionLag } from './consumer-lag.js';

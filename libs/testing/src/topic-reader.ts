@@ -1,3 +1,5 @@
+import { type ChangeEvent, decodeRecord } from '@app/events';
+import { TRACEPARENT_HEADER } from '@app/platform';
 import type { Kafka } from 'kafkajs';
 import { uniqueName } from './env.js';
 import { waitFor } from './wait-for.js';
@@ -52,4 +54,32 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
     await cleanup.disconnect();
   }
   return messages;
+}
+
+/** An event of a topic, as a record carried it: alone (format v1) or in an envelope with others (v2). */
+export interface ReadEvent {
+  partition: number;
+  offset: string;
+  event: ChangeEvent;
+  traceparent: string | undefined;
+}
+
+/**
+ * Every event of `topic` up to its current end, envelopes opened (see readTopic). Throws, naming the record, when a
+ * record does not decode: nothing invalid may reach the topic.
+ */
+export async function readEvents(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ReadEvent[]> {
+  const events: ReadEvent[] = [];
+  for (const m of await readTopic(kafka, topic, timeoutMs)) {
+    const decoded = decodeRecord(m.value, m.headers[TRACEPARENT_HEADER]);
+    if (!decoded.ok) {
+      throw new Error(
+        `an invalid record in ${topic}/${m.partition}@${m.offset}: ${decoded.reason}: ${String(m.value)}`,
+      );
+    }
+    for (const { event, traceparent } of decoded.events) {
+      events.push({ partition: m.partition, offset: m.offset, event, traceparent });
+    }
+  }
+  return events;
 }

@@ -3,9 +3,9 @@ import { Injectable } from '@nestjs/common';
 import { CacheAside, RedisCacheStore } from '@app/cache';
 import { AppConfig } from '@app/config';
 import { Database, isPostgresUnavailable } from '@app/db';
-import { type ActivityRecorded, EVENT_VERSION, activityFingerprint, encodeEvent, eventId } from '@app/events';
+import { type ActivityRecorded, EVENT_VERSION, activityFingerprint, eventBody, eventId } from '@app/events';
 import { type HeldKey, IdempotencyService, type KeyState } from '@app/idempotency';
-import { TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
+import { type TraceContext, formatTraceparent } from '@app/platform';
 import { RedisClient } from '@app/redis';
 import { type ActivityRecord, ActivityRepository, type FeedCursor } from '@app/store';
 import { ReadUnavailableError } from '../http/api.error.js';
@@ -133,12 +133,12 @@ export class ActivitiesService {
     let mode = this.config.api.writeMode.activities;
     if (fresh.length > 0) {
       const records = fresh.map((p) => p.record);
-      const headers = { [TRACEPARENT_HEADER]: formatTraceparent(trace) };
+      const traceparent = formatTraceparent(trace);
       const held = fresh.flatMap((p) => (p.held ? [p.held] : []));
       try {
         const done = await this.writes.write(mode, {
           entity: 'activity',
-          messages: records.map((r) => this.message(r, headers)),
+          messages: records.map((r) => this.message(r, traceparent)),
           writeThrough: async () => {
             await this.database.db.tx((t) => this.activities.insert(t, records));
             await Promise.all([...new Set(records.map((r) => r.actor))].map((a) => this.firstPages.invalidate(a)));
@@ -179,7 +179,7 @@ export class ActivitiesService {
     return { record, key, print, clientKey: input.id };
   }
 
-  private message(record: ActivityRecord, headers: Record<string, string>): OutgoingMessage {
+  private message(record: ActivityRecord, traceparent: string): OutgoingMessage {
     const event: ActivityRecorded = {
       v: EVENT_VERSION,
       id: record.id,
@@ -191,7 +191,7 @@ export class ActivitiesService {
       occurredAt: record.occurredAt,
       data: record.data as ActivityRecorded['data'],
     };
-    return { topic: this.config.kafka.topics.activities, key: record.actor, value: encodeEvent(event), headers };
+    return { topic: this.config.kafka.topics.activities, key: record.actor, body: eventBody(event), traceparent };
   }
 }
 

@@ -3,9 +3,9 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { CounterView, type CounterWrite, type ViewClaim, type WriteManyOutcome } from '@app/counter-view';
 import { Database, isPostgresUnavailable } from '@app/db';
-import { EVENT_VERSION, counterFingerprint, encodeCounterEvent, eventId } from '@app/events';
+import { EVENT_VERSION, counterFingerprint, eventBody, eventId } from '@app/events';
 import { type HeldKey, IdempotencyService, type KeyState } from '@app/idempotency';
-import { LogThrottle, TRACEPARENT_HEADER, type TraceContext, formatTraceparent } from '@app/platform';
+import { LogThrottle, type TraceContext, formatTraceparent } from '@app/platform';
 import { CounterRepository, type CounterIncrement } from '@app/store';
 import { PinoLogger } from 'nestjs-pino';
 import { CounterRangeError, ReadUnavailableError } from '../http/api.error.js';
@@ -235,13 +235,13 @@ export class CountersService {
     trace: TraceContext,
     viewed: 'added' | 'failed' | 'no',
   ): Promise<{ mode: 'write-behind' | 'write-through'; values?: Map<string, number> }> {
-    const headers = { [TRACEPARENT_HEADER]: formatTraceparent(trace) };
+    const traceparent = formatTraceparent(trace);
     const increments = planned.map((p): CounterIncrement => ({ eventId: p.eventId, name: p.name, by: p.by }));
     const takeBack = () => this.view.removePendingMany(increments).catch((error: unknown) => this.viewError(error));
     try {
       const done = await this.writes.write(mode, {
         entity: 'counter',
-        messages: planned.map((p) => this.message(p, acceptedAt, headers)),
+        messages: planned.map((p) => this.message(p, acceptedAt, traceparent)),
         writeThrough: () => this.writeThrough(increments),
         retry:
           planned.length === 1 && planned[0]
@@ -277,8 +277,8 @@ export class CountersService {
     return values;
   }
 
-  private message(p: Planned, acceptedAt: number, headers: Record<string, string>): OutgoingMessage {
-    const value = encodeCounterEvent({
+  private message(p: Planned, acceptedAt: number, traceparent: string): OutgoingMessage {
+    const body = eventBody({
       v: EVENT_VERSION,
       id: p.eventId,
       type: 'counter.incremented',
@@ -286,7 +286,7 @@ export class CountersService {
       ts: acceptedAt,
       by: p.by,
     });
-    return { topic: this.config.kafka.topics.counters, key: p.name, value, headers };
+    return { topic: this.config.kafka.topics.counters, key: p.name, body, traceparent };
   }
 
   /** Stores the answers of the writes that hold their key, for their repeats. */

@@ -50,7 +50,8 @@ export class ApiMetrics {
   readonly breakerState: Gauge;
   readonly produceBatchEvents: Histogram;
   readonly produceSeconds: Histogram<'outcome'>;
-  readonly produceQueued: Gauge;
+  /** Where the produce queue gauge reads its value at scrape time. */
+  readonly produceQueued: (read: () => number) => void;
 
   constructor(metrics: MetricsRegistry, config: AppConfig) {
     const registers = [metrics.registry];
@@ -90,11 +91,17 @@ export class ApiMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.produceQueued = new Gauge({
+    let queued = () => 0;
+    new Gauge({
       name: 'writebehind_produce_queued_events',
       help: 'Events waiting for a Kafka produce request.',
       registers,
+      // Read at scrape time: nothing to do per request.
+      collect() {
+        this.set(queued());
+      },
     });
+    this.produceQueued = (read) => (queued = read);
     new Gauge({
       name: 'writebehind_produce_queued_events_limit',
       help: 'Most events that may wait for Kafka in this process (API_PRODUCE_MAX_QUEUED_EVENTS); past it, 503.',
@@ -119,7 +126,6 @@ export class ApiMetrics {
     this.lookups = children(CACHES, CACHE_RESULTS, (cache, result) => cacheRequests.labels(cache, result));
     this.fills = { 'counter-view': cacheFills.labels('counter-view'), feed: cacheFills.labels('feed') };
     for (const fill of Object.values(this.fills)) fill.inc(0);
-    this.produceQueued.set(0);
   }
 
   accepted(entity: Entity, mode: (typeof MODES)[number], events: number): void {

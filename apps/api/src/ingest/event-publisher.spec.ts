@@ -1,5 +1,6 @@
 import type { AppConfig } from '@app/config';
-import type { KafkaProducer } from '@app/kafka';
+import { decodeRecord } from '@app/events';
+import type { KafkaProducer, TopicPartitions } from '@app/kafka';
 import type { TopicMessages } from 'kafkajs';
 import type { PinoLogger } from 'nestjs-pino';
 import { Registry } from 'prom-client';
@@ -29,10 +30,16 @@ class FakeProducer {
 }
 
 const quiet = { setContext() {}, info() {}, warn() {}, debug() {}, error() {} } as unknown as PinoLogger;
-const message = (i: number): OutgoingMessage => ({ topic: 't', key: `k${i}`, value: Buffer.from(`v${i}`) });
+const body = (i: number) => `{"id":"e${i}","type":"counter.incremented","key":"k${i}","ts":1,"by":${i + 1}}`;
+const message = (i: number): OutgoingMessage => ({ topic: 't', key: `k${i}`, body: body(i) });
+/** Partitions as the brokers would give them: unknown (kafkajs places each record), or by the key's number. */
+const partitionsBy = (count: number | undefined) =>
+  ({
+    partitionOf: (_topic: string, key: string) => (count === undefined ? undefined : Number(key.slice(1)) % count),
+  }) as unknown as TopicPartitions;
 const tick = () => new Promise((r) => setImmediate(r));
 
-function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}) {
+function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}, partitions?: number) {
   const producer = new FakeProducer();
   const config = {
     api: {
@@ -49,7 +56,7 @@ function makePublisher(overrides: Partial<AppConfig['api']['produce']> = {}) {
     },
   } as unknown as AppConfig;
   const metrics = new ApiMetrics({ registry: new Registry() }, config);
-  const p = new EventPublisher(producer as unknown as KafkaProducer, config, metrics, quiet);
+  const p = new EventPublisher(producer as unknown as KafkaProducer, partitionsBy(partitions), config, metrics, quiet);
   made.push(p);
   return { publisher: p, producer };
 }
@@ -69,17 +76,38 @@ describe('EventPublisher', () => {
     await Promise.all(done);
   });
 
-  it('sends each message with its headers (the traceparent of the request that accepted it)', async () => {
+  it('sends a lone event as a v1 record with its traceparent header, placed by kafkajs while partitions are unknown', async () => {
     const { publisher, producer } = makePublisher({ lingerMs: 0 });
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const done = publisher.publish([{ ...message(1), headers: { traceparent } }, message(2)]);
+    const done = publisher.publish([{ ...message(1), traceparent }, message(2)]);
     await tick();
     expect(producer.requests[0]?.[0]?.messages).toEqual([
-      { key: 'k1', value: Buffer.from('v1'), headers: { traceparent } },
-      { key: 'k2', value: Buffer.from('v2') },
+      { key: 'k1', value: `{"v":1,${body(1).slice(1)}`, headers: { traceparent } },
+      { key: 'k2', value: `{"v":1,${body(2).slice(1)}` },
     ]);
     producer.ackAll();
     await done;
+  });
+
+  it('packs the events of one partition into one envelope record, each with its own trace, in its partition', async () => {
+    const { publisher, producer } = makePublisher({ lingerMs: 5 }, 3);
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    // Keys k0..k9 over 3 partitions: 4, 3 and 3 events; k10 alone would share partition 1, so it is left out.
+    const done = Array.from({ length: 10 }, (_, i) => publisher.publish([{ ...message(i), traceparent }]));
+    await new Promise((r) => setTimeout(r, 20));
+    const records = producer.requests[0]?.[0]?.messages ?? [];
+    expect(records.map((r) => r.partition)).toEqual([0, 1, 2]);
+    const decoded = records.map((r) => decodeRecord(String(r.value)));
+    expect(decoded.map((d) => (d.ok ? d.events.map((e) => e.event.id) : d.reason))).toEqual([
+      ['e0', 'e3', 'e6', 'e9'],
+      ['e1', 'e4', 'e7'],
+      ['e2', 'e5', 'e8'],
+    ]);
+    expect(decoded.every((d) => d.ok && d.events.every((e) => e.traceparent === traceparent))).toBe(true);
+    // The record's key is one of its events' keys: a redrive of it lands in the same partition.
+    expect(records.map((r) => r.key)).toEqual(['k0', 'k1', 'k2']);
+    producer.ackAll();
+    await Promise.all(done);
   });
 
   it('splits at the event bound and gathers the next batch while one is in flight', async () => {

@@ -1,18 +1,21 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@app/config';
-import { KafkaProducer } from '@app/kafka';
+import { envelopeRecord, singleRecord } from '@app/events';
+import { KafkaProducer, TopicPartitions } from '@app/kafka';
+import { TRACEPARENT_HEADER } from '@app/platform';
 import CircuitBreaker from 'opossum';
-import type { TopicMessages } from 'kafkajs';
+import type { Message, TopicMessages } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import { ApiMetrics } from './api.metrics.js';
 import { KafkaUnavailableError, PublishQueueFullError } from './kafka-unavailable.error.js';
 
+/** An event to publish: its topic and key (the partition), its JSON without `v` (eventBody), its request's trace. */
 export interface OutgoingMessage {
   topic: string;
   key: string;
-  value: Buffer | string;
-  /** Kafka headers, e.g. the W3C `traceparent` of the request that accepted the event. */
-  headers?: Record<string, string> | undefined;
+  body: string;
+  /** The W3C traceparent of the request that accepted the event. */
+  traceparent?: string | undefined;
 }
 
 interface Waiting {
@@ -20,31 +23,36 @@ interface Waiting {
   bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-  /** performance.now() when it was queued: the linger counts from the oldest waiting entry. */
+  /** performance.now() when it was queued: the linger and the deadline count from here. */
   queuedAt: number;
 }
 
 /**
- * Publishes change events to Kafka, batching across HTTP requests: kafkajs sends one request per `send`, so
- * events from concurrent requests are gathered for up to API_PRODUCE_LINGER_MS (or until the count or byte
- * bound) and sent in one acks=all request. One request is in flight at a time; while it runs, the next batch
- * gathers, so batches grow with load, and goes as soon as that request is answered (the linger applies only to
- * a publisher that was idle).
+ * Publishes change events to Kafka, batching across HTTP requests: kafkajs sends one request per `send`, so events
+ * from concurrent requests are gathered for up to API_PRODUCE_LINGER_MS (or until the count or byte bound) and sent
+ * in one acks=all request. One request is in flight at a time; while it runs, the next batch gathers, so batches
+ * grow with load, and goes as soon as that request is answered (the linger applies only to a publisher that was
+ * idle). In a request, the events of one partition travel as one record (format v2, an envelope; a lone event as a
+ * plain v1 record): kafkajs encodes every record in JavaScript, and that per-record cost dominated the ingest of
+ * batches.
  *
- * Memory is bounded: at most API_PRODUCE_MAX_QUEUED_EVENTS wait (past it, `publish` fails at once), and each
- * waits at most API_PRODUCE_TIMEOUT_MS. A circuit breaker (opossum) opens after repeated failures or
- * timeouts; while it is open `available` is false and writers go straight to write-through; after
- * API_BREAKER_RESET_MS one batch tries Kafka again (half-open) and closes the circuit if it succeeds.
+ * Memory is bounded: at most API_PRODUCE_MAX_QUEUED_EVENTS wait (past it, `publish` fails at once), and each waits
+ * at most API_PRODUCE_TIMEOUT_MS. A circuit breaker (opossum) opens after repeated failures or timeouts; while it is
+ * open `available` is false and writers go straight to write-through; after API_BREAKER_RESET_MS one batch tries
+ * Kafka again (half-open) and closes the circuit if it succeeds.
  */
 @Injectable()
 export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   private readonly breaker: CircuitBreaker<[TopicMessages[]], unknown>;
+  /** The waiting entries, oldest first, from `head` on (an index rather than Array.shift, which is O(n)). */
   private queue: Waiting[] = [];
+  private head = 0;
   private queuedEvents = 0;
   private queuedBytes = 0;
   private sending = false;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** One timer for the oldest entry's deadline: every entry has the same timeout, so they expire in queue order. */
+  private expiryTimer: NodeJS.Timeout | undefined;
   /** performance.now() when the last Kafka request was answered (or failed). */
   private lastSendEndedAt = -Infinity;
   /** The last kafkajs send, which may outlive its timeout: the next waits for it, so sends never pile up. */
@@ -53,6 +61,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly producer: KafkaProducer,
+    private readonly partitions: TopicPartitions,
     config: AppConfig,
     private readonly metrics: ApiMetrics,
     private readonly logger: PinoLogger,
@@ -94,6 +103,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
       this.logger.info('kafka circuit closed: writes go to Kafka again');
     });
     this.metrics.breakerState.set(0);
+    this.metrics.produceQueued(() => this.queuedEvents);
   }
 
   onModuleInit(): void {
@@ -112,41 +122,61 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
       return Promise.reject(new PublishQueueFullError(`${this.queuedEvents} events already wait for Kafka`));
     }
     return new Promise<void>((resolve, reject) => {
-      const waiting: Waiting = {
-        messages,
-        bytes: messages.reduce((sum, m) => sum + m.value.length + m.key.length + headerBytes(m.headers), 0),
-        resolve,
-        reject,
-        // Still queued at the deadline (a stuck send ahead of it): give up on Kafka, never send it later.
-        timer: setTimeout(() => this.expire(waiting), this.settings.timeoutMs),
-        queuedAt: performance.now(),
-      };
-      this.queue.push(waiting);
+      let bytes = 0;
+      for (const m of messages) bytes += m.body.length + m.key.length + (m.traceparent?.length ?? 0);
+      this.queue.push({ messages, bytes, resolve, reject, queuedAt: performance.now() });
       this.queuedEvents += messages.length;
-      this.queuedBytes += waiting.bytes;
-      this.metrics.produceQueued.set(this.queuedEvents);
+      this.queuedBytes += bytes;
+      this.expiryTimer ??= setTimeout(() => this.expire(), this.settings.timeoutMs);
       this.schedule();
     });
   }
 
-  private expire(waiting: Waiting): void {
-    const index = this.queue.indexOf(waiting);
-    if (index < 0) return;
-    this.queue.splice(index, 1);
-    this.dequeued([waiting]);
-    waiting.reject(new KafkaUnavailableError(`not sent to Kafka within ${this.settings.timeoutMs} ms`, false));
+  private get waiting(): number {
+    return this.queue.length - this.head;
   }
 
-  private dequeued(entries: Waiting[]): void {
-    for (const e of entries) {
-      this.queuedEvents -= e.messages.length;
-      this.queuedBytes -= e.bytes;
+  /**
+   * Entries still queued at their deadline (a stuck send ahead of them): Kafka is given up on, and they are never
+   * sent later. Then the timer is set again for the oldest entry left.
+   */
+  private expire(): void {
+    this.expiryTimer = undefined;
+    const now = performance.now();
+    const expired = this.take((entry) => now - entry.queuedAt >= this.settings.timeoutMs);
+    const error = new KafkaUnavailableError(`not sent to Kafka within ${this.settings.timeoutMs} ms`, false);
+    for (const entry of expired) entry.reject(error);
+    this.armExpiry(now);
+  }
+
+  private armExpiry(now = performance.now()): void {
+    const oldest = this.queue[this.head];
+    if (oldest === undefined || this.expiryTimer !== undefined) return;
+    this.expiryTimer = setTimeout(() => this.expire(), Math.max(1, oldest.queuedAt + this.settings.timeoutMs - now));
+  }
+
+  /** Takes entries from the head of the queue while `more` says so. */
+  private take(more: (next: Waiting, taken: Waiting[]) => boolean): Waiting[] {
+    const taken: Waiting[] = [];
+    for (let next = this.queue[this.head]; next !== undefined && more(next, taken); next = this.queue[this.head]) {
+      taken.push(next);
+      this.head += 1;
+      this.queuedEvents -= next.messages.length;
+      this.queuedBytes -= next.bytes;
     }
-    this.metrics.produceQueued.set(this.queuedEvents);
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.waiting === 0 && this.expiryTimer !== undefined) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
+    return taken;
   }
 
   private schedule(): void {
-    if (this.sending || this.queue.length === 0) return;
+    if (this.sending || this.waiting === 0) return;
     const full = this.queuedEvents >= this.settings.maxBatchEvents || this.queuedBytes >= this.settings.maxBatchBytes;
     // Lingering is for an idle publisher: it lets the first events after a quiet spell gather company. A busy one
     // (a request answered less than a linger ago) sends at once what gathered while that request was in flight and
@@ -156,7 +186,7 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     // The linger counts from the oldest waiting entry, as Kafka's linger.ms does.
     const now = performance.now();
     const busy = now - this.lastSendEndedAt < this.settings.lingerMs;
-    const waited = now - (this.queue[0]?.queuedAt ?? now);
+    const waited = now - (this.queue[this.head]?.queuedAt ?? now);
     if (full || busy || waited >= this.settings.lingerMs) {
       this.flushSoon();
     } else {
@@ -171,50 +201,37 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async flush(): Promise<void> {
-    if (this.sending || this.queue.length === 0) return;
+    if (this.sending || this.waiting === 0) return;
     this.sending = true;
-    const batch: Waiting[] = [];
+    let batch: Waiting[] = [];
     try {
       await this.lastSend;
       let events = 0;
       let bytes = 0;
-      while (this.queue.length > 0) {
-        const next = this.queue[0];
-        if (next === undefined) break;
+      batch = this.take((next, taken) => {
         const fits =
-          batch.length === 0 ||
+          taken.length === 0 ||
           (events + next.messages.length <= this.settings.maxBatchEvents &&
             bytes + next.bytes <= this.settings.maxBatchBytes);
-        if (!fits) break;
-        this.queue.shift();
-        clearTimeout(next.timer);
-        batch.push(next);
-        events += next.messages.length;
-        bytes += next.bytes;
-      }
-      this.dequeued(batch);
-      if (batch.length === 0) return;
-      await this.send(batch, events);
+        if (fits) {
+          events += next.messages.length;
+          bytes += next.bytes;
+        }
+        return fits;
+      });
+      if (batch.length > 0) await this.send(batch, events);
     } finally {
       this.sending = false;
       if (batch.length > 0) this.lastSendEndedAt = performance.now();
-      if (this.queue.length > 0) setImmediate(() => this.schedule());
+      if (this.waiting > 0) setImmediate(() => this.schedule());
     }
   }
 
   private async send(batch: Waiting[], events: number): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: Buffer | string; headers?: Record<string, string> }[]>();
-    for (const entry of batch) {
-      for (const m of entry.messages) {
-        const list = byTopic.get(m.topic) ?? [];
-        list.push(m.headers ? { key: m.key, value: m.value, headers: m.headers } : { key: m.key, value: m.value });
-        byTopic.set(m.topic, list);
-      }
-    }
     const started = performance.now();
     this.metrics.produceBatchEvents.observe(events);
     try {
-      await this.breaker.fire([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+      await this.breaker.fire(this.records(batch));
       this.metrics.produceSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
       for (const entry of batch) entry.resolve();
     } catch (error) {
@@ -229,10 +246,55 @@ export class EventPublisher implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /**
+   * The Kafka records of a batch: per topic and partition, one record. Where a topic's partition count is not known
+   * yet, each event goes as its own record and kafkajs places it by its key (the same partition either way).
+   */
+  private records(batch: Waiting[]): TopicMessages[] {
+    const byTopic = new Map<string, { unplaced: Message[]; byPartition: Map<number, OutgoingMessage[]> }>();
+    for (const entry of batch) {
+      for (const m of entry.messages) {
+        let topic = byTopic.get(m.topic);
+        if (topic === undefined) byTopic.set(m.topic, (topic = { unplaced: [], byPartition: new Map() }));
+        const partition = this.partitions.partitionOf(m.topic, m.key);
+        if (partition === undefined) {
+          topic.unplaced.push(single(m));
+        } else {
+          const group = topic.byPartition.get(partition);
+          if (group) group.push(m);
+          else topic.byPartition.set(partition, [m]);
+        }
+      }
+    }
+    return [...byTopic].map(([topic, { unplaced, byPartition }]) => {
+      const messages = unplaced;
+      for (const [partition, group] of byPartition) {
+        const [first] = group;
+        if (first === undefined) continue;
+        messages.push(
+          group.length === 1
+            ? { ...single(first), partition }
+            : { key: first.key, value: envelopeRecord(group), partition },
+        );
+      }
+      return { topic, messages };
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
-    // The HTTP server has drained: nothing is queued any more. Stop the breaker's timers.
+    // The HTTP server has drained: nothing is queued any more. Stop the timers.
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.breaker.shutdown();
   }
+}
+
+/** One event as its own record (format v1), its trace in the `traceparent` header. */
+function single(m: OutgoingMessage): Message {
+  const value = singleRecord(m.body);
+  return m.traceparent === undefined
+    ? { key: m.key, value }
+    : { key: m.key, value, headers: { [TRACEPARENT_HEADER]: m.traceparent } };
 }
 
 /**
@@ -248,11 +310,4 @@ function mayHaveLanded(error: unknown): boolean {
     e = (e as { originalError?: unknown }).originalError ?? e.cause;
   }
   return true;
-}
-
-function headerBytes(headers: Record<string, string> | undefined): number {
-  if (!headers) return 0;
-  let bytes = 0;
-  for (const [name, value] of Object.entries(headers)) bytes += name.length + value.length;
-  return bytes;
 }

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { Database } from '@app/db';
-import { type ChangeEvent, decodeEvent } from '@app/events';
+import { type ChangeEvent, type DecodedEvent, decodeRecord } from '@app/events';
+import { TRACEPARENT_HEADER } from '@app/platform';
 import {
   ActivityRepository,
   type ActivityRecord,
@@ -26,11 +27,11 @@ import { PartitionHeldError } from './partition-held.error.js';
 import { RewindRequiredError } from './rewind-required.error.js';
 import { ViewSyncService } from './view-sync.service.js';
 
-/** A message of the batch that decoded into a valid event. */
+/** A message of the batch that decoded into valid events: one (format v1), or an envelope of several (v2). */
 interface DecodedRecord {
   offset: number;
   message: KafkaMessage;
-  event: ChangeEvent;
+  events: DecodedEvent[];
 }
 
 /** What the transactions of one chunk committed. */
@@ -204,15 +205,21 @@ export class BatchService {
     const invalid: DeadLetter[] = [];
     const skipped: CounterIncrement[] = [];
     let skippedCount = 0;
+    let skippedEvents = 0;
+    const traceparents: (string | undefined)[] = [];
     for (const message of messages) {
       const offset = Number(message.offset);
-      const decoded = decodeEvent(message.value);
+      const decoded = decodeRecord(message.value, headerValue(message, TRACEPARENT_HEADER));
+      if (decoded.ok) for (const e of decoded.events) traceparents.push(e.traceparent);
       if (offset < floor) {
         skippedCount++;
-        // Applied before: its id may still be pending in the view if that consumer died before reconciling.
-        if (decoded.ok && decoded.event.type === 'counter.incremented') skipped.push(toIncrement(decoded.event));
+        if (!decoded.ok) continue;
+        skippedEvents += decoded.events.length;
+        // Applied before: its ids may still be pending in the view if that consumer died before reconciling.
+        for (const { event } of decoded.events)
+          if (event.type === 'counter.incremented') skipped.push(toIncrement(event));
       } else if (decoded.ok) {
-        valid.push({ offset, message, event: decoded.event });
+        valid.push({ offset, message, events: decoded.events });
       } else {
         invalid.push({
           message,
@@ -249,7 +256,8 @@ export class BatchService {
     const rebalance = stale ? undefined : await this.commitToKafka(scope, lastMessageOffset, end);
 
     const seconds = (performance.now() - started) / 1000;
-    this.record(scope, messages, skippedCount, outcome, seconds);
+    const events = traceparents.length + invalid.length;
+    this.record(scope, { events, skipped: skippedEvents, traceparents }, outcome, seconds);
     if (stale) throw new BatchAbandonedError('stale');
     if (rebalance !== undefined) throw new BatchAbandonedError('rebalancing', rebalance);
   }
@@ -306,7 +314,8 @@ export class BatchService {
           retryAll: true,
         });
         rest.deadLettered.push(letter);
-        if (bad.event.type === 'counter.incremented') rest.dropped.push(toIncrement(bad.event));
+        for (const { event } of bad.events)
+          if (event.type === 'counter.incremented') rest.dropped.push(toIncrement(event));
         return rest;
       }
       const middle = Math.ceil(records.length / 2);
@@ -324,7 +333,9 @@ export class BatchService {
   private async transaction(scope: BatchScope, records: DecodedRecord[], end: number): Promise<Outcome> {
     const increments: CounterIncrement[] = [];
     const activities: ActivityRecord[] = [];
-    for (const { event } of records) {
+    const events: ChangeEvent[] = [];
+    for (const record of records) for (const { event } of record.events) events.push(event);
+    for (const event of events) {
       switch (event.type) {
         case 'counter.incremented':
           increments.push(toIncrement(event));
@@ -355,8 +366,8 @@ export class BatchService {
     // The end-to-end latency of each event applied now (not of duplicates). When every record was applied (the
     // usual case) no lookup by id is needed: a Map of thousands of ids per chunk was ~5% of the consumer's CPU.
     const appliedNow =
-      applied === records.length ? undefined : new Set([...counters.appliedIds, ...inserted.map((a) => a.id)]);
-    for (const { event } of records) {
+      applied === events.length ? undefined : new Set([...counters.appliedIds, ...inserted.map((a) => a.id)]);
+    for (const event of events) {
       // An id twice in the chunk (a duplicate delivery) was applied once and is observed once.
       if (appliedNow === undefined || appliedNow.delete(event.id)) {
         endToEnd.observe(Math.max(0, committedAt - event.ts) / 1000);
@@ -367,7 +378,7 @@ export class BatchService {
       increments,
       changed: new Map(counters.changed.map((c) => [c.name, c])),
       applied,
-      duplicates: records.length - applied,
+      duplicates: events.length - applied,
       actors: new Set(inserted.map((a) => a.actor)),
     };
   }
@@ -395,15 +406,15 @@ export class BatchService {
     return undefined;
   }
 
+  /** Metrics and the one log line of a chunk: `events` counts the events of its records (an envelope holds many). */
   private record(
     scope: BatchScope,
-    messages: KafkaMessage[],
-    skipped: number,
+    chunk: { events: number; skipped: number; traceparents: (string | undefined)[] },
     outcome: Outcome,
     seconds: number,
   ): void {
     const topic = scope.topic;
-    const events = messages.length;
+    const { events, skipped } = chunk;
     this.metrics.batchEvents.observe({ topic }, events);
     this.metrics.batchDuration.observe({ topic }, seconds);
     if (outcome.applied > 0) this.metrics.applied.inc({ topic }, outcome.applied);
@@ -420,7 +431,7 @@ export class BatchService {
       deadLettered: outcome.deadLettered.length,
       ms: Math.round(seconds * 1000),
       // The W3C traces of the batch's events (from the HTTP requests that accepted them): follow a write here.
-      ...summarizeTraces(messages),
+      ...summarizeTraces(chunk.traceparents),
     };
     // One line per batch (one Postgres transaction), never one per event.
     if (outcome.deadLettered.length > 0) {
@@ -435,6 +446,13 @@ export class BatchService {
       this.logger.info(line, 'batch applied');
     }
   }
+}
+
+/** A Kafka header's value as text (kafkajs gives Buffers, or an array for a repeated header: the first counts). */
+function headerValue(message: KafkaMessage, name: string): string | undefined {
+  const raw = message.headers?.[name];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return value === undefined ? undefined : value.toString();
 }
 
 function toIncrement(event: Extract<ChangeEvent, { type: 'counter.incremented' }>): CounterIncrement {

@@ -1,5 +1,4 @@
-import { TRACEPARENT_HEADER, formatTraceparent, parseTraceparent } from '@app/platform';
-import type { KafkaMessage } from 'kafkajs';
+import { formatTraceparent, parseTraceparent } from '@app/platform';
 
 /** Most traceparents one batch log line names: the line stays short however large the batch. */
 export const MAX_LOGGED_TRACES = 20;
@@ -12,16 +11,16 @@ export interface TraceSummary {
 }
 
 /**
- * The traces a batch carries (W3C `traceparent` Kafka headers, set by the API from the HTTP request), for the
- * batch's one log line: a write is followed from the API to the Postgres commit by its trace id. Traces the
- * caller marked sampled are listed first, so a caller that asks for a trace finds it even in a large batch.
+ * The traces a batch carries (the W3C `traceparent` of each event, set by the API from the HTTP request: a record's
+ * header, or an envelope item's field), for the batch's one log line: a write is followed from the API to the
+ * Postgres commit by its trace id. Traces the caller marked sampled are listed first, so a caller that asks for a
+ * trace finds it even in a large batch.
  */
-export function summarizeTraces(messages: readonly KafkaMessage[], max = MAX_LOGGED_TRACES): TraceSummary {
+export function summarizeTraces(traceparents: Iterable<string | undefined>, max = MAX_LOGGED_TRACES): TraceSummary {
   const sampled = new Map<string, string>();
   const others = new Map<string, string>();
-  for (const message of messages) {
-    const raw = message.headers?.[TRACEPARENT_HEADER];
-    const context = parseTraceparent(Array.isArray(raw) ? raw[0] : raw);
+  for (const traceparent of traceparents) {
+    const context = parseTraceparent(traceparent);
     if (!context || sampled.has(context.traceId) || others.has(context.traceId)) continue;
     (context.sampled ? sampled : others).set(context.traceId, formatTraceparent(context));
   }
