@@ -30,10 +30,7 @@ function issues(error: { issues: { path: PropertyKey[]; message: string }[] }): 
  * (`{"v":2,"events":[...]}`, each with its own traceparent). Never throws: a bad record is a permanent failure for
  * that record only, all its events together, and the reason travels to the dead-letter topic.
  */
-export function decodeRecord(
-  value: Buffer | string | null | undefined,
-  traceparentHeader?: string  ,
-): RecordResult {
+export function decodeRecord(value: Buffer | string | null | undefined, traceparentHeader?: string): RecordResult {
   if (value === null || value === undefined || value.length === 0) return { ok: false, reason: 'empty message value' };
   let json: unknown;
   try {
