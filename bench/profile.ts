@@ -3,6 +3,7 @@
 //   api-single   the API, write-behind, single increments (50 connections)
 //   api-batch    the API, write-behind, batches of 100 increments (50 connections)
 //   api-noop     the API's GET /health/live (the framework benchmark's no-op route, 50 connections)
+//   minimal-single, minimal-batch   the same loads on the minimal same-work server (servers/minimal-writebehind.server.ts)
 //   consumer     the consumer draining a backlog of 300,000 events (1,000 counters, one activity in 10)
 // The .cpuprofile files stay in .bench/profiles/ (open them in Chrome DevTools for the call trees).
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
@@ -18,6 +19,7 @@ const dir = join(ROOT, '.bench', 'profiles', `${target}-${new Date().toISOString
 mkdirSync(dir, { recursive: true });
 const profiling = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 
+let requests = 0;
 const stack = await BenchStack.create();
 try {
   if (target === 'consumer') {
@@ -27,13 +29,16 @@ try {
     await waitUntil(async () => (await applied(stack)) >= work.events, 'the backlog drained', 900_000);
     await app.stop();
   } else {
-    const app = await App.start('api', stack.env, profiling);
+    const app = target.startsWith('minimal-')
+      ? await App.script('minimal', 'servers/minimal-writebehind.server.ts', stack.env, '/health/ready', profiling)
+      : await App.start('api', stack.env, profiling);
     const next =
       target === 'api-noop'
         ? () => ({ path: '/health/live' })
-        : incrementRequests(1000, { batch: target === 'api-batch' ? 100 : undefined });
+        : incrementRequests(1000, { batch: target.endsWith('-batch') ? 100 : undefined });
     const method = target === 'api-noop' ? 'GET' : 'POST';
     const r = await load({ url: app.url, connections: 50, durationSeconds: seconds, method, next });
+    requests = r.ok + r.errors;
     process.stdout.write(`${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.errors} errors\n`);
     await app.stop();
   }
@@ -48,8 +53,21 @@ interface Node {
 }
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error(`no profile written in ${dir}`);
-const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: Node[] };
+const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+};
 const total = profile.nodes.reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
+// CPU time: the time between samples, except where the sample is the idle node.
+const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+let busyMicros = 0;
+profile.samples.forEach((id, i) => (busyMicros += idle.has(id) ? 0 : (profile.timeDeltas[i + 1] ?? 0)));
+if (requests > 0) {
+  process.stdout.write(
+    `busy ${(busyMicros / 1000).toFixed(0)} ms in the profile: ${(busyMicros / requests).toFixed(1)} µs per request\n`,
+  );
+}
 const where = (url: string) => {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1] ?? url;

@@ -239,9 +239,15 @@ export class App {
   }
 
   /** A benchmark's own server under bench/ (plain TypeScript run by Node), listening on the env's PORT. */
-  static async script(name: string, file: string, env: Record<string, string>, readyPath = '/'): Promise<App> {
+  static async script(
+    name: string,
+    file: string,
+    env: Record<string, string>,
+    readyPath = '/',
+    nodeArgs: string[] = [],
+  ): Promise<App> {
     const port = await freePort();
-    const args = ['--disable-warning=ExperimentalWarning', join(BENCH_DIR, file)];
+    const args = ['--disable-warning=ExperimentalWarning', ...nodeArgs, join(BENCH_DIR, file)];
     return App.ready(new App(name, port, args, { ...env, PORT: String(port) }), readyPath);
   }
 

@@ -1,5 +1,3 @@
-import { CLAIM_FUNCTION } from '@app/idempotency';
-
 /**
  * Lua scripts of the Redis view of a counter (docs/architecture.md, section 7). Each runs atomically on the two keys
  * of one counter, which share the hash tag `{c:<name>}` so that they live in one slot on Redis Cluster:
@@ -15,36 +13,40 @@ const SNAPSHOT = `
 local base = redis.call('HMGET', KEYS[1], 'v', 'ver')
 return {base[1], base[2], redis.call('HGET', KEYS[2], ' sum')}`;
 
-/**
- * Whether adding `delta` to a counter would take its served value past the largest safe integer: checked only when
- * the base is cached (a cold counter is checked by the caller once it is filled).
- */
-const OUT_OF_RANGE = `
-local function outOfRange(value, sum, delta, maxAbs)
-  if not value then return false end
-  return math.abs(tonumber(value) + (tonumber(sum) or 0) + delta) > maxAbs
+/** Takes back a delta added by the script that runs it (the bound was passed); a pending hash left empty goes. */
+const UNDO = `
+local function undo(pending, id, delta)
+  redis.call('HDEL', pending, id)
+  local sum = redis.call('HINCRBY', pending, ' sum', -delta)
+  if sum == 0 and redis.call('HLEN', pending) == 1 then redis.call('DEL', pending) end
+  return sum
 end`;
 
 /**
  * The write of one counter: optionally takes an Idempotency-Key in the same step (on a single server; a cluster
- * keeps the key in another slot and takes it first), then adds the delta to pending. A repeated id is not added
- * twice. KEYS: base, pending[, idempotency key]. ARGV: event id, delta, accepted ms, pending TTL ms, largest
- * absolute value[, holding record, lease ms]. Returns {'ok', v, ver, sum}, or {'held', record} (the key is someone
- * else's: nothing changed), or {'range', v, ver, sum} (the value would pass the bound: nothing changed).
+ * keeps the key in another slot and takes it first), then adds the delta to pending, unless the value served would
+ * pass the largest safe integer (checked when the base is cached: a cold counter is checked by the caller once it is
+ * filled). A repeated id is not added twice. KEYS: base, pending[, idempotency key]. ARGV: event id, delta, accepted
+ * ms, pending TTL ms, largest absolute value[, holding record, lease ms]. Returns {'ok', v, ver, sum}, or
+ * {'held', record} (the key is someone else's: nothing changed), or {'range', v, ver, sum} (nothing changed).
+ * Four Redis calls on the common path (six with a key): they are most of the script's cost.
  */
-export const WRITE = `${CLAIM_FUNCTION}
-${OUT_OF_RANGE}
-local base = redis.call('HMGET', KEYS[1], 'v', 'ver')
-local sum = redis.call('HGET', KEYS[2], ' sum')
+export const WRITE = `${UNDO}
 if KEYS[3] then
   local held = redis.call('GET', KEYS[3])
   if held then return {'held', held} end
 end
-if outOfRange(base[1], sum, tonumber(ARGV[2]), tonumber(ARGV[5])) then return {'range', base[1], base[2], sum} end
-if KEYS[3] then claim(KEYS[3], ARGV[6], ARGV[7]) end
+local base = redis.call('HMGET', KEYS[1], 'v', 'ver')
+local sum
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3]) == 1 then
   sum = redis.call('HINCRBY', KEYS[2], ' sum', ARGV[2])
+  if base[1] and math.abs(tonumber(base[1]) + sum) > tonumber(ARGV[5]) then
+    return {'range', base[1], base[2], undo(KEYS[2], ARGV[1], tonumber(ARGV[2]))}
+  end
+else
+  sum = redis.call('HGET', KEYS[2], ' sum')
 end
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {'ok', base[1], base[2], sum}`;
 
@@ -53,41 +55,44 @@ return {'ok', base[1], base[2], sum}`;
  * and pending of each item (2i-1, 2i), then the idempotency keys of the items that have one. ARGV: pending TTL ms,
  * largest absolute value, lease ms, then per item: event id, delta, accepted ms, the KEYS index of its idempotency
  * key (0: none), its holding record. An item whose key is held by someone else is skipped; if any other item would
- * take its counter past the bound, nothing changes. Returns {'ok', r1, ..., rn} with ri '' (added) or the record
- * holding the item's key, or {'range', i}.
+ * take its counter past the bound (where the base is cached), everything the call added is taken back and no key
+ * is taken. Returns {'ok', r1, ..., rn} with ri '' (added) or the record holding the item's key, or {'range', i}.
  */
-export const WRITE_MANY = `${CLAIM_FUNCTION}
-${OUT_OF_RANGE}
+export const WRITE_MANY = `${UNDO}
 local n = (#ARGV - 3) / 5
-local replies, added = {'ok'}, {}
+local maxAbs = tonumber(ARGV[2])
+local replies = {'ok'}
 for i = 1, n do
-  local idem = tonumber(ARGV[3 + (i - 1) * 5 + 4])
-  replies[i + 1] = ''
-  if idem > 0 then replies[i + 1] = redis.call('GET', KEYS[idem]) or '' end
+  local idem = tonumber(ARGV[(i - 1) * 5 + 7])
+  replies[i + 1] = idem > 0 and (redis.call('GET', KEYS[idem]) or '') or ''
 end
+local added, bases, touched = {}, {}, {}
 for i = 1, n do
   if replies[i + 1] == '' then
     local j = 3 + (i - 1) * 5
     local pending = KEYS[2 * i]
-    local base = redis.call('HGET', KEYS[2 * i - 1], 'v')
-    added[pending] = (added[pending] or 0) + tonumber(ARGV[j + 2])
-    if outOfRange(base, redis.call('HGET', pending, ' sum'), added[pending], tonumber(ARGV[2])) then
-      return {'range', i}
-    end
-  end
-end
-for i = 1, n do
-  if replies[i + 1] == '' then
-    local j = 3 + (i - 1) * 5
-    local pending = KEYS[2 * i]
-    local idem = tonumber(ARGV[j + 4])
-    if idem > 0 then claim(KEYS[idem], ARGV[j + 5], ARGV[3]) end
     if redis.call('HSETNX', pending, ARGV[j + 1], ARGV[j + 2] .. ':' .. ARGV[j + 3]) == 1 then
-      redis.call('HINCRBY', pending, ' sum', ARGV[j + 2])
+      local sum = redis.call('HINCRBY', pending, ' sum', ARGV[j + 2])
+      added[#added + 1] = i
+      local baseKey = KEYS[2 * i - 1]
+      if bases[baseKey] == nil then bases[baseKey] = redis.call('HGET', baseKey, 'v') end
+      local v = bases[baseKey]
+      if v and math.abs(tonumber(v) + sum) > maxAbs then
+        for _, k in ipairs(added) do
+          local jk = 3 + (k - 1) * 5
+          undo(KEYS[2 * k], ARGV[jk + 1], tonumber(ARGV[jk + 2]))
+        end
+        return {'range', i}
+      end
     end
-    redis.call('PEXPIRE', pending, ARGV[1])
+    touched[pending] = true
   end
 end
+for i = 1, n do
+  local idem = tonumber(ARGV[(i - 1) * 5 + 7])
+  if idem > 0 and replies[i + 1] == '' then redis.call('SET', KEYS[idem], ARGV[(i - 1) * 5 + 8], 'PX', ARGV[3]) end
+end
+for pending in pairs(touched) do redis.call('PEXPIRE', pending, ARGV[1]) end
 return replies`;
 
 /** ARGV: event ids. Removes them from pending (the Kafka send failed and nothing else will apply them). */

@@ -6,20 +6,20 @@
 
 /**
  * Takes each key that is free. KEYS: the keys; ARGV: lease ms, then the holding record of each key. Returns, per
- * key, `false` when it was taken now, else the record that holds it. Scripts that take keys together with other
- * work embed CLAIM_FUNCTION.
+ * key, `false` when it was taken now, else the record that holds it. (The counter view's write scripts take keys the
+ * same way, together with their own work.)
  */
-export const CLAIM_FUNCTION = `
-local function claim(key, record, leaseMs)
-  local held = redis.call('GET', key)
-  if held then return held end
-  redis.call('SET', key, record, 'PX', leaseMs)
-  return false
-end`;
-
-export const CLAIM = `${CLAIM_FUNCTION}
+export const CLAIM = `
 local replies = {}
-for i = 1, #KEYS do replies[i] = claim(KEYS[i], ARGV[i + 1], ARGV[1]) end
+for i = 1, #KEYS do
+  local held = redis.call('GET', KEYS[i])
+  if held then
+    replies[i] = held
+  else
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[1])
+    replies[i] = false
+  end
+end
 return replies`;
 
 /**

@@ -1,5 +1,4 @@
 export { IdempotencyModule } from './idempotency.module.js';
 export { type KeyState, answered, holding, idempotencyKey, keyState } from './idempotency.records.js';
 export type { HeldKey } from './idempotency.repository.js';
-export { CLAIM_FUNCTION } from './idempotency.scripts.js';
 export { type Claim, IdempotencyService, type KeyRequest } from './idempotency.service.js';
