@@ -2,12 +2,14 @@ import { AppProcess, KafkaBroker, TestStack, freePort, waitFor, waitForLagZero }
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
+ * Kafka slow, and the API's Postgres unreachable (its reads and write-through fail, the consumer's work).
+ *
  * A write whose Kafka send timed out may still land. When write-through then fails too, the API must not answer
  * "nothing was applied": a client that believed it would send the write again as a new one, and it would count
  * twice. The broker here is slow, not stopped (a proxy holds each request 4 s, past the API's 1 s produce timeout),
  * and the API's own Postgres is unreachable, so the fallback fails.
  */
-describe('an ambiguous Kafka timeout with write-through failing too', () => {
+describe('a slow broker, and an API that cannot reach Postgres', () => {
   let broker: KafkaBroker;
   let stack: TestStack;
   let api: AppProcess;
@@ -76,5 +78,29 @@ describe('an ambiguous Kafka timeout with write-through failing too', () => {
       [problem.eventId],
     );
     expect(ledger?.n).toBe(1);
+  });
+
+  it('keeps the delta of a write to a cold counter in the view while Postgres cannot fill it', async () => {
+    if (!broker.proxy) throw new Error('no proxy');
+    broker.proxy.delayMs = 0;
+    const response = await waitFor(
+      async () => {
+        const r = await fetch(`${base}/v1/counters/cold:unfilled/increment`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ by: 3 }),
+        });
+        return r.status === 202 ? ((await r.json()) as { value: number | null; eventId: string }) : undefined;
+      },
+      { timeoutMs: 30_000, description: 'the write accepted by Kafka' },
+    );
+    // Acknowledged (Kafka has it), its value unknown: the counter's base could not be read from Postgres.
+    expect(response.value).toBeNull();
+    // The delta stays in the view until the consumer applies it: reads must not lose an acknowledged write.
+    const pending = await stack.redis.hgetall(`${stack.keyPrefix}{c:cold:unfilled}:pending`);
+    expect(pending[response.eventId]).toMatch(/^3:/);
+    await waitForLagZero(stack.kafka, stack.groupId, [stack.topics.counters], 60_000);
+    const [row] = await stack.query<{ value: string }>("SELECT value FROM counters WHERE name = 'cold:unfilled'");
+    expect(Number(row?.value)).toBe(3);
   });
 });

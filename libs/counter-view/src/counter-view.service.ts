@@ -14,7 +14,9 @@ import {
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;
 
 /** What the write of one counter did in the view. */
-export type CounterWrite = { kind: 'added'; value: number } | { kind: 'held'; record: string } | { kind: 'range' };
+export type CounterWrite =
+  /** The delta is in the view; `value` is what is served with it, null when the counter could not be filled. */
+  { kind: 'added'; value: number | null } | { kind: 'held'; record: string } | { kind: 'range' };
 
 /**
  * The hot view of counters in Redis: Postgres' (value, version) plus the deltas accepted but not yet applied.
@@ -63,7 +65,17 @@ export class CounterView {
     const outcome = await this.view.write(name, entry, { pendingTtlMs: this.pendingTtlMs, maxAbs: MAX_VALUE, claim });
     if (outcome.kind === 'held') return outcome;
     if (outcome.kind === 'range') return { kind: 'range' };
-    const value = total(outcome.snapshot.base ? outcome.snapshot : await this.fill(name));
+    let snapshot = outcome.snapshot;
+    if (!snapshot.base) {
+      try {
+        snapshot = await this.fill(name);
+      } catch {
+        // The delta is in the view; only its value is unknown (Postgres cannot fill the counter now). It stays:
+        // the write goes on, and the value comes with the next read.
+        return { kind: 'added', value: null };
+      }
+    }
+    const value = total(snapshot);
     if (Math.abs(value) > MAX_VALUE) {
       await this.view.removePending(name, [entry.eventId]);
       return { kind: 'range' };
