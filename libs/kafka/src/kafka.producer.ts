@@ -48,13 +48,29 @@ export class KafkaProducer implements OnApplicationShutdown {
     return producer;
   }
 
-  /** Sends with acks=all; resolves only when every message is on all in-sync replicas. */
+  /**
+   * Sends with acks=all; resolves only when every message is on all in-sync replicas. After a failed send the next
+   * one goes through a new producer: kafkajs rolls back the sequence numbers of every partition of a failed request,
+   * those the broker appended included, and the broker takes the next batch of the same size to such a partition for
+   * a duplicate of the appended one and acknowledges it without writing it (test/foundation/kafka-producer.test.ts).
+   * A new producer id never reuses those numbers.
+   */
   async sendBatch(
     topicMessages: TopicMessages[],
     timeoutMs = this.config.kafka.requestTimeoutMs,
   ): Promise<RecordMetadata[]> {
     const producer = await this.connected();
-    return producer.sendBatch({ topicMessages, acks: -1, timeout: timeoutMs, compression: CompressionTypes.None });
+    try {
+      return await producer.sendBatch({
+        topicMessages,
+        acks: -1,
+        timeout: timeoutMs,
+        compression: CompressionTypes.None,
+      });
+    } catch (error) {
+      if (this.producer === producer) this.reset();
+      throw error;
+    }
   }
 
   /**
