@@ -4,8 +4,8 @@ import { DEFAULTS, FAULT_KINDS, formatReport, runChaos } from './engine/index.js
 /**
  * The guarantees together (DESIGN.md section 3), under one fixed-seed round of every fault kind of the chaos
  * engine, one at a time: API and consumer SIGKILLs, Postgres, Redis and Kafka outages, FLUSHALL, a 1 -> 3 -> 1
- * scale, a replay of the last five minutes, while a mixed load of single and batch increments and activities
- * retries each write with the same keys until acknowledged. Then: lag zero and the oracle (every acknowledged
+ * scale, a replay of the last five minutes, the topics recreated and re-baselined, while a mixed load of single and
+ * batch increments and activities retries each write with the same keys until acknowledged. Then: lag zero and the oracle (every acknowledged
  * event applied exactly once, GET == Postgres, activities exactly as acknowledged, no dead letter).
  * `npm run chaos` runs the same engine for as long as asked; see docs/chaos.md.
  */

@@ -30,6 +30,7 @@ describe('chaos schedule', () => {
         if (faults.length < 2) continue;
         const kinds = faults.map((f) => f.kind);
         expect(kinds).not.toContain('replay');
+        expect(kinds).not.toContain('topic-recreate');
         const server = (k: FaultKind) => /^(kafka|postgres|redis)-/.exec(k)?.[1] ?? k;
         expect(new Set(kinds.map(server)).size, kinds.join(' + ')).toBe(kinds.length);
       }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli } from '@app/testing';
+import { runCli, waitFor, waitForLagZero } from '@app/testing';
 import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
 import { freeze, pidsByCommandLine, pidsWorkingIn } from './freeze.js';
 import type { Prng } from './prng.js';
 import type { AppSlot, ChaosSystem } from './system.js';
@@ -17,6 +18,7 @@ export const FAULT_KINDS = [
   'kafka-freeze',
   'postgres-freeze',
   'redis-freeze',
+  'topic-recreate',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -31,7 +33,8 @@ export type FaultPlan =
   | { kind: 'kafka-stop'; mode: 'stop' | 'kill'; downMs: number }
   | { kind: 'consumer-scale'; holdMs: number; pick: number }
   | { kind: 'replay'; ago: string }
-  | { kind: 'kafka-freeze' | 'postgres-freeze' | 'redis-freeze'; downMs: number };
+  | { kind: 'kafka-freeze' | 'postgres-freeze' | 'redis-freeze'; downMs: number }
+  | { kind: 'topic-recreate' };
 
 export interface Episode {
   /** 0-based round: in each round every enabled kind is injected once. */
@@ -65,6 +68,7 @@ const TARGET: Record<FaultKind, string> = {
   'kafka-stop': 'kafka',
   'kafka-freeze': 'kafka',
   replay: 'everything',
+  'topic-recreate': 'everything',
 };
 const canPair = (a: FaultKind, b: FaultKind) =>
   TARGET[a] !== TARGET[b] && TARGET[a] !== 'everything' && TARGET[b] !== 'everything';
@@ -88,6 +92,8 @@ function plan(kind: FaultKind, rng: Prng, downtimeMs: number): FaultPlan {
       return { kind, holdMs: down(), pick: rng.next() };
     case 'replay':
       return { kind, ago: '5m' };
+    case 'topic-recreate':
+      return { kind };
     case 'kafka-freeze':
     case 'postgres-freeze':
     case 'redis-freeze':
@@ -266,6 +272,8 @@ export async function inject(
       );
       return record(`SIGSTOP Redis (${n} process) for ${seconds(fault.downMs)}, then SIGCONT`);
     }
+    case 'topic-recreate':
+      return recreateTopics(system, record);
     case 'replay': {
       // A group that is rebalancing refuses a replay (exit 65): try again, as an operator would.
       let last = '';
@@ -288,4 +296,88 @@ export async function inject(
       return record(`wb replay --ago ${fault.ago} --execute`, last);
     }
   }
+}
+
+/** Kafka's enum of config resource types (kafkajs is CommonJS: taken from its default export). */
+const { ConfigResourceTypes } = kafkajs;
+
+/**
+ * The broker's data lost and the topics recreated, as the runbook handles it: `wb topics` recreates them and records
+ * holds for the partitions whose offsets Postgres stored for the old logs, a consumer reports the hold, and the
+ * operator runs `wb offsets rebaseline --execute` for both topics; writes go on throughout. With one broker, events
+ * acknowledged but not applied yet are lost with its data (docs/runbook.md); that loss is not what this fault
+ * checks, so the old logs are drained first: their max.message.bytes drops to 1, the API's sends fail and it
+ * writes through, and the consumers apply everything the old logs hold. What it checks is the new logs: nothing of
+ * them skipped as applied, nothing applied twice.
+ */
+async function recreateTopics(
+  system: ChaosSystem,
+  record: (detail: string, failed?: string) => FaultRecord,
+): Promise<FaultRecord> {
+  const { stack } = system;
+  const admin = stack.kafka.admin();
+  let drainedAt: number | undefined;
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      resources: system.topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+      includeSynonyms: false,
+    });
+    // alterConfigs replaces a topic's own settings: keep them, add the limit.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: resources.map((r) => ({
+        type: ConfigResourceTypes.TOPIC,
+        name: r.resourceName,
+        configEntries: [
+          ...r.configEntries
+            .filter((e) => !e.isDefault && !e.readOnly && e.configName !== 'max.message.bytes')
+            .map((e) => ({ name: e.configName, value: e.configValue })),
+          { name: 'max.message.bytes', value: '1' },
+        ],
+      })),
+    });
+    await waitForLagZero(stack.kafka, stack.groupId, system.topics, 120_000);
+    drainedAt = Date.now();
+    await admin.deleteTopics({ topics: stack.allTopics });
+    await waitFor(async () => !(await admin.listTopics()).some((t) => stack.allTopics.includes(t)), {
+      timeoutMs: 60_000,
+      description: 'the topics deleted',
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  const createdAt = Date.now();
+  const created = await runCli(stack.env, ['topics', '--actor', 'chaos'], system.dist);
+  if (created.code !== 0) return record('wb topics', `exit ${created.code}: ${created.output.slice(-300)}`);
+  const holds = (created.stdout.match(/HELD /g) ?? []).length;
+  const reported = await waitFor(
+    async () => {
+      for (const slot of system.activeConsumers) {
+        const response = await fetch(`http://127.0.0.1:${slot.port}/health/ready`).catch(() => undefined);
+        if (response && (await response.text()).includes('holding ')) return true;
+      }
+      return false;
+    },
+    { timeoutMs: 30_000, intervalMs: 250, description: 'a consumer to report a held partition' },
+  ).catch(() => false);
+  const rebaselined: string[] = [];
+  let failed: string | undefined;
+  for (const topic of ['counters', 'activities']) {
+    const result = await runCli(
+      stack.env,
+      ['offsets', 'rebaseline', '--topic', topic, '--execute', '--actor', 'chaos', '--json'],
+      system.dist,
+    );
+    if (result.code === 0) rebaselined.push(`${topic} ${result.json<{ rebaselined: number }>().rebaselined}`);
+    else if (result.code === 65 && /nothing to re-baseline/.test(result.output)) rebaselined.push(`${topic} 0`);
+    else failed = `wb offsets rebaseline --topic ${topic}: exit ${result.code}: ${result.output.slice(-300)}`;
+  }
+  return record(
+    `old logs drained (max.message.bytes=1, writes through; lag 0 at ${new Date(drainedAt ?? 0).toISOString()}), ` +
+      `${stack.allTopics.length} topics deleted, recreated from ${new Date(createdAt).toISOString()} by ` +
+      `wb topics with ${holds} hold(s) recorded; a consumer reported a hold: ${reported ? 'yes' : 'no'}; ` +
+      `re-baselined (partitions): ${rebaselined.join(', ')}`,
+    failed,
+  );
 }

@@ -74,6 +74,8 @@ const VERBS = ['viewed', 'liked', 'shared', 'commented'];
 export class ChaosLoad {
   readonly counterAcks = new Map<string, CounterWrite>();
   readonly activityAcks = new Map<string, ActivityWrite>();
+  /** How and when each acknowledged event id was acknowledged, for the diagnosis of a missing one. */
+  readonly ackedHow = new Map<string, { mode: string; at: number }>();
   /** Items still unacknowledged when the drain deadline passed. */
   readonly unacknowledged: Item[] = [];
   readonly violations: string[] = [];
@@ -320,6 +322,7 @@ export class ChaosLoad {
     this.count(this.stats.modes, mode);
     if (item.type === 'counter') this.counterAcks.set(item.eventId, item);
     else this.activityAcks.set(item.eventId, item);
+    this.ackedHow.set(item.eventId, { mode, at: Date.now() });
   }
 
   private async read(rng: Prng): Promise<void> {

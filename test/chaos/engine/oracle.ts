@@ -71,6 +71,7 @@ export async function checkOracle(system: ChaosSystem, load: ChaosLoad): Promise
   const missing = [...load.counterAcks.keys()].filter((id) => !ledgerIds.has(id));
   const unknown = [...ledgerIds].filter((id) => !load.counterAcks.has(id));
   if (missing.length > 0) violations.push(`G1: acknowledged counter events not in the ledger: ${listed(missing)}`);
+  if (missing.length > 0) violations.push(`  where they are in Kafka: ${await locate(system, load, missing)}`);
   if (unknown.length > 0) {
     const described = unknown.map((id) => (unacknowledgedIds.has(id) ? `${id} (sent, never acknowledged)` : id));
     violations.push(`ledger holds event ids never acknowledged: ${listed(described)}`);
@@ -103,6 +104,7 @@ export async function checkOracle(system: ChaosSystem, load: ChaosLoad): Promise
   }
   if (missingActivities.length > 0) {
     violations.push(`G1: acknowledged activities not in Postgres: ${listed(missingActivities)}`);
+    violations.push(`  where they are in Kafka: ${await locate(system, load, missingActivities)}`);
   }
   if (unknownActivities.length > 0) {
     violations.push(`activities in Postgres never acknowledged: ${listed(unknownActivities)}`);
@@ -176,6 +178,49 @@ export async function checkOracle(system: ChaosSystem, load: ChaosLoad): Promise
     },
     deadLetters,
   };
+}
+
+/**
+ * For the report of a G1 violation: where the first missing events are in the change-event topics (partition and
+ * offset, and the offset stored in Postgres for that partition), or that Kafka does not have them: a consumer that
+ * skipped them, or an API that acknowledged what reached neither Kafka nor Postgres.
+ */
+async function locate(system: ChaosSystem, load: ChaosLoad, ids: string[]): Promise<string> {
+  const wanted = ids.slice(0, MAX_LISTED);
+  const { stack } = system;
+  const found = new Map<string, string>();
+  try {
+    const stored = new Map(
+      (
+        await stack.query<{ topic: string; partition: number; next_offset: string }>(
+          'SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1',
+          [stack.groupId],
+        )
+      ).map((r) => [`${r.topic}/${r.partition}`, r.next_offset]),
+    );
+    for (const topic of system.topics) {
+      for (const m of await readTopic(stack.kafka, topic)) {
+        const value = m.value?.toString('utf8') ?? '';
+        for (const id of wanted) {
+          if (!found.has(id) && value.includes(JSON.stringify(id))) {
+            found.set(
+              id,
+              `${topic}/${m.partition}@${m.offset} (stored ${stored.get(`${topic}/${m.partition}`) ?? '-'})`,
+            );
+          }
+        }
+      }
+    }
+  } catch (error) {
+    return `(could not read: ${(error as Error).message})`;
+  }
+  return wanted
+    .map((id) => {
+      const how = load.ackedHow.get(id);
+      const acked = how ? ` (acknowledged ${how.mode} at ${new Date(how.at).toISOString()})` : '';
+      return `${id}${acked}: ${found.get(id) ?? 'not in Kafka'}`;
+    })
+    .join(', ');
 }
 
 /**
