@@ -12,7 +12,8 @@ describe('ops CLI: dead letters, lag and drift', () => {
     stack = await TestStack.create();
     load = new EventLoad(stack.kafka, stack.topics);
     await load.connect();
-    consumer = new AppProcess('consumer', { ...stack.env, LOG_LEVEL: 'warn' });
+    // No view sweep: the stale pending deltas the last test plants are for `wb verify` to find.
+    consumer = new AppProcess('consumer', { ...stack.env, LOG_LEVEL: 'warn', CONSUMER_VIEW_SWEEP_INTERVAL_MS: '0' });
     api = new AppProcess('api', { ...stack.env, LOG_LEVEL: 'warn' });
     await Promise.all([consumer.ready(Number(stack.env['CONSUMER_PORT'])), api.ready(Number(stack.env['API_PORT']))]);
   });
@@ -102,5 +103,31 @@ describe('ops CLI: dead letters, lag and drift', () => {
     expect(((await (await fetch(`${base}/v1/counters/drifty`)).json()) as { value: number }).value).toBe(5);
     const after = await runCli(stack.env, ['verify']);
     expect(after.code, after.output).toBe(0);
+  });
+
+  it('finds pending deltas that are applied or will never be, and takes them out with --repair', async () => {
+    const base = `http://127.0.0.1:${stack.env['API_PORT']}`;
+    const write = await fetch(`${base}/v1/counters/stale-pending/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 3 }),
+    });
+    const { eventId } = (await write.json()) as { eventId: string };
+    await waitForLagZero(stack.kafka, stack.groupId, topics());
+    // A reconcile that never happened (its applied id back in pending), and an orphan no event will ever apply.
+    const pending = `${stack.keyPrefix}{c:stale-pending}:pending`;
+    const longAgo = Date.now() - 10 * 60 * 1000;
+    await stack.redis.hset(pending, eventId, `3:${longAgo}`, 'public:never-sent#x', `7:${longAgo}`);
+    await stack.redis.hincrby(pending, ' sum', 10);
+
+    const found = await runCli(stack.env, ['verify', '--json']);
+    expect(found.code, found.output).toBe(2);
+    expect(found.json<{ pending: { name: string; applied: string[]; orphaned: string[] }[] }>().pending).toEqual([
+      { name: 'stale-pending', applied: [eventId], orphaned: ['public:never-sent#x'] },
+    ]);
+    const repaired = await runCli(stack.env, ['verify', '--repair']);
+    expect(repaired.code, repaired.output).toBe(0);
+    expect(((await (await fetch(`${base}/v1/counters/stale-pending`)).json()) as { value: number }).value).toBe(3);
+    expect((await runCli(stack.env, ['verify'])).code).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { ApplyModule } from './apply/apply.module.js';
 import { ConsumerReadiness } from './health/consumer-readiness.policy.js';
 import { ConsumerStatusModule } from './health/consumer-status.module.js';
 import { ReplayModule } from './replay/replay.module.js';
+import { ViewModule } from './view/view.module.js';
 
 @Module({})
 export class AppModule {
@@ -19,6 +20,7 @@ export class AppModule {
         }),
         ApplyModule,
         ReplayModule,
+        ViewModule,
       ],
     };
   }

@@ -65,6 +65,11 @@ export abstract class AppConfig {
     /** Readiness turns false once a transient failure has been retried for longer than this. */
     readonly stallUnreadyMs: number;
     readonly ledger: { readonly retentionMs: number; readonly pruneIntervalMs: number };
+    /**
+     * The sweep of the Redis view's pending deltas (applied ones a failed reconcile left, orphans that never reached
+     * Kafka): how often (0: never), and how old an entry must be before it is looked at.
+     */
+    readonly viewSweep: { readonly intervalMs: number; readonly minAgeMs: number };
     /** `/metrics` and `/health/*` on their own listener; undefined: on the consumer's port. */
     readonly admin: AdminListener | undefined;
   };
@@ -101,7 +106,7 @@ export abstract class AppConfig {
      */
     readonly clusterNodes: readonly { readonly host: string; readonly port: number }[];
     /** The counter view (DESIGN.md section 7). */
-    readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number; readonly pendingMaxAgeMs: number };
+    readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number };
     /** The CA of the server's certificate, for a `rediss://` URL; undefined: Node's trusted CAs. */
     readonly tlsCaFile: string | undefined;
   };
@@ -188,6 +193,10 @@ export function toAppConfig(env: Env): AppConfig {
       },
       stallUnreadyMs: env.CONSUMER_STALL_UNREADY_MS,
       ledger: { retentionMs: env.CONSUMER_LEDGER_RETENTION_MS, pruneIntervalMs: env.CONSUMER_LEDGER_PRUNE_INTERVAL_MS },
+      viewSweep: {
+        intervalMs: env.CONSUMER_VIEW_SWEEP_INTERVAL_MS,
+        minAgeMs: env.CONSUMER_VIEW_SWEEP_MIN_AGE_MS,
+      },
       admin:
         env.CONSUMER_ADMIN_PORT === undefined
           ? undefined
@@ -232,7 +241,6 @@ export function toAppConfig(env: Env): AppConfig {
       view: {
         baseTtlMs: env.REDIS_VIEW_BASE_TTL_MS,
         pendingTtlMs: env.REDIS_VIEW_PENDING_TTL_MS,
-        pendingMaxAgeMs: env.REDIS_VIEW_PENDING_MAX_AGE_MS,
       },
       tlsCaFile: env.REDIS_TLS_CA_FILE,
     },

@@ -125,6 +125,8 @@ export const envSchema = z.object({
   // the consumer refuses to start otherwise.
   CONSUMER_LEDGER_RETENTION_MS: int(60_000, 365 * 24 * 60 * 60 * 1000).default(10 * 24 * 60 * 60 * 1000),
   CONSUMER_LEDGER_PRUNE_INTERVAL_MS: int(1000, 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
+  CONSUMER_VIEW_SWEEP_INTERVAL_MS: int(0, 24 * 60 * 60 * 1000).default(60_000),
+  CONSUMER_VIEW_SWEEP_MIN_AGE_MS: int(1000, 24 * 60 * 60 * 1000).default(60_000),
   // Security (issue 8): the consumer's `/metrics` and `/health/*` on their own listener instead of CONSUMER_PORT
   // (which then answers 404 for them). The host defaults to CONSUMER_HOST.
   CONSUMER_ADMIN_PORT: port.optional(),
@@ -200,7 +202,6 @@ export const envSchema = z.object({
     .pipe(z.array(z.string().regex(hostPort, 'a comma-separated list of host:port'))),
   REDIS_VIEW_BASE_TTL_MS: millis.default(300_000),
   REDIS_VIEW_PENDING_TTL_MS: int(60_000, 30 * 24 * 60 * 60 * 1000).default(7 * 24 * 60 * 60 * 1000),
-  REDIS_VIEW_PENDING_MAX_AGE_MS: int(1000, 30 * 24 * 60 * 60 * 1000).default(60 * 60 * 1000),
   // Security (issue 8): the CA that signs the Redis server's certificate, for a `rediss://` REDIS_URL (default:
   // Node's trusted CAs). The password goes in REDIS_URL (`rediss://:password@host:port`).
   REDIS_TLS_CA_FILE: pemFile.optional(),

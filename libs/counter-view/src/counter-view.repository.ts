@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { RedisClient } from '@app/redis';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, Cluster, type Redis } from 'ioredis';
 import { READ, RECONCILE, REMOVE_PENDING, WRITE, WRITE_MANY } from './counter-view.scripts.js';
 
 /** What the view holds for one counter. `base` is undefined on a miss (expired, evicted or flushed). */
@@ -41,6 +41,17 @@ function snapshot([value, version, sum]: Reply): ViewSnapshot {
     base: value === null || version === null ? undefined : { value: Number(value), version: Number(version) },
     pendingSum: sum === null ? 0 : Number(sum),
   };
+}
+
+/** The entries of a pending hash (its ` sum` field aside). */
+function entriesOf(fields: Record<string, string>): PendingEntry[] {
+  const entries: PendingEntry[] = [];
+  for (const [eventId, raw] of Object.entries(fields)) {
+    if (eventId === ' sum') continue;
+    const [delta, acceptedAt] = raw.split(':');
+    entries.push({ eventId, delta: Number(delta), acceptedAt: Number(acceptedAt) });
+  }
+  return entries;
 }
 
 /** An Idempotency-Key taken in the same script as the view change: its Redis key, holding record and lease. */
@@ -197,14 +208,43 @@ export class CounterViewRepository {
     await this.redis.del(keys(name)[0]);
   }
 
-  async pendingEntries(name: string): Promise<PendingEntry[]> {
-    const fields = await this.redis.hgetall(keys(name)[1]);
-    const entries: PendingEntry[] = [];
-    for (const [eventId, raw] of Object.entries(fields)) {
-      if (eventId === ' sum') continue;
-      const [delta, acceptedAt] = raw.split(':');
-      entries.push({ eventId, delta: Number(delta), acceptedAt: Number(acceptedAt) });
+  /**
+   * The names of the counters that have pending deltas, a batch at a time (SCAN, on every master of a cluster):
+   * for the sweep, which must find them without an index that every write would have to keep.
+   */
+  async *countersWithPending(count = 500): AsyncGenerator<string[]> {
+    const prefix = this.client.redis.options.keyPrefix ?? '';
+    // SCAN's MATCH is not prefixed by ioredis: the pattern and the keys it returns carry the prefix.
+    const pattern = `${prefix}{c:*}:pending`;
+    const servers = this.client.redis instanceof Cluster ? this.client.redis.nodes('master') : [this.client.redis];
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, found] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+        cursor = next;
+        const names = found.flatMap((key) => {
+          const match = /^\{c:(.*)\}:pending$/.exec(key.slice(prefix.length));
+          return match?.[1] === undefined ? [] : [match[1]];
+        });
+        if (names.length > 0) yield names;
+      } while (cursor !== '0');
     }
-    return entries;
+  }
+
+  async pendingEntries(name: string): Promise<PendingEntry[]> {
+    return entriesOf(await this.redis.hgetall(keys(name)[1]));
+  }
+
+  /** `pendingEntries` of many counters in one round trip (pipelineGroups), in the order given. */
+  async pendingEntriesMany(names: string[]): Promise<PendingEntry[][]> {
+    const replies = await this.client.pipelineGroups(
+      names.map((name) => (pipeline) => {
+        pipeline.hgetall(keys(name)[1]);
+      }),
+    );
+    return replies.map(([[error, fields] = [null, {}]]) => {
+      if (error) throw error;
+      return entriesOf(fields as Record<string, string>);
+    });
   }
 }

@@ -34,7 +34,8 @@ export class CounterView {
     private readonly config: AppConfig,
   ) {}
 
-  private get baseTtl(): number {
+  /** The TTL of a base set now (jittered, so that bases set together do not expire together). */
+  get baseTtl(): number {
     return jitteredTtl(this.config.redis.view.baseTtlMs, 0.1);
   }
 
@@ -143,8 +144,9 @@ export class CounterView {
 
   /**
    * A miss: one Postgres round trip reads the row and which pending ids it already contains; the base is set
-   * (if newer) and those ids leave pending in one script. Pending entries older than the max age that are
-   * still not applied were accepted by an API that died before Kafka had them: dropped too.
+   * (if newer) and those ids leave pending in one script. Ids not applied stay, however old: an acknowledged event
+   * may wait in Kafka for as long as the consumers are down. Deltas that will never be applied (an API killed between
+   * Redis and Kafka) are the sweep's to drop (ViewSweep), which knows how far the consumers got.
    */
   private fill(name: string, onLoad?: () => void): Promise<ViewSnapshot> {
     return this.fills.do(name, async () => {
@@ -154,10 +156,7 @@ export class CounterView {
         name,
         pending.map((p) => p.eventId),
       );
-      const applied = new Set(appliedIds);
-      const horizon = Date.now() - this.config.redis.view.pendingMaxAgeMs;
-      const stale = pending.filter((p) => !applied.has(p.eventId) && p.acceptedAt < horizon).map((p) => p.eventId);
-      return this.view.reconcile(name, state, [...appliedIds, ...stale], this.baseTtl);
+      return this.view.reconcile(name, state, appliedIds, this.baseTtl);
     });
   }
 }

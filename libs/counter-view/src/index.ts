@@ -7,3 +7,4 @@ export {
   type WriteManyOutcome,
 } from './counter-view.repository.js';
 export { CounterView, type CounterWrite } from './counter-view.service.js';
+export { type PendingFinding, ViewSweep } from './view-sweep.js';

@@ -39,6 +39,14 @@ export class TopicPartitions implements OnApplicationShutdown {
     return this.partitioner({ topic, partitionMetadata: this.metadataOf(count), message: { key, value: null } });
   }
 
+  /** Reads the partition counts of `topics` now (for a caller that needs them known before its first lookup). */
+  async load(topics: string[]): Promise<void> {
+    for (const topic of topics) this.wanted.add(topic);
+    // A refresh already running may have started without these topics: one more after it.
+    await this.refreshing;
+    await this.refresh();
+  }
+
   private want(topic: string): void {
     if (!this.wanted.has(topic)) this.wanted.add(topic);
     void this.refresh();

@@ -1,3 +1,3 @@
 export { LagModule } from './lag.module.js';
-export { LagMonitor } from './lag.monitor.js';
+export { LagMonitor, appliedThrough } from './lag.monitor.js';
 export type { PartitionLag } from './lag.types.js';

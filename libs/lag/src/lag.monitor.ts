@@ -91,3 +91,11 @@ export class LagMonitor {
     return (await this.admin.offsetsAtTime(topic, timestamp)).get(partition) ?? Number.POSITIVE_INFINITY;
   }
 }
+
+/**
+ * Per partition, the time before which every event of it is applied: the timestamp of its oldest event not applied,
+ * or `now` when it is caught up. (Timestamps are the producer's: the API's clock when it accepted the event.)
+ */
+export function appliedThrough(lags: readonly PartitionLag[], now: number): Map<number, number> {
+  return new Map(lags.map((l) => [l.partition, l.lagMessages > 0 ? now - l.lagSeconds * 1000 : now]));
+}

@@ -3,10 +3,13 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 /**
  * A TCP proxy that holds what clients send for `delayMs` before passing it on (in order), to make a real server slow
  * rather than stopped: a request reaches it late, and its answer comes back late. Answers pass through at once.
+ * `cut()` cuts every connection and refuses new ones until `restore()`, as a network partition that the clients
+ * notice: what they sent and was not passed on yet is lost, never carried out by the server.
  */
 export class DelayProxy {
   /** How long each chunk a client sends waits before it goes on to the server. */
   delayMs = 0;
+  private isCut = false;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -28,6 +31,10 @@ export class DelayProxy {
   }
 
   private relay(client: Socket, target: { host: string; port: number }): void {
+    if (this.isCut) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(target.port, target.host);
     this.sockets.add(client).add(upstream);
     let last = 0;
@@ -35,7 +42,7 @@ export class DelayProxy {
       // Never before the chunk sent ahead of it: order is kept when the delay changes.
       const at = Math.max(Date.now() + this.delayMs, last);
       last = at;
-      const pass = () => upstream.destroyed || upstream.write(chunk);
+      const pass = () => this.isCut || upstream.destroyed || upstream.write(chunk);
       if (at <= Date.now()) pass();
       else setTimeout(pass, at - Date.now());
     });
@@ -48,6 +55,15 @@ export class DelayProxy {
     };
     client.on('close', close).on('error', close);
     upstream.on('close', close).on('error', close);
+  }
+
+  cut(): void {
+    this.isCut = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.isCut = false;
   }
 
   async close(): Promise<void> {

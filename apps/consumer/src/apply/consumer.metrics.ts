@@ -27,8 +27,10 @@ export class ConsumerMetrics {
   readonly endToEnd: Histogram<'topic'>;
   /** Per partition this process applied: the newest of the processes is the group's last commit there. */
   readonly lastCommit: Gauge<'topic' | 'partition'>;
-  /** Post-commit updates of Redis that failed (the view heals on refill; the feed cache expires). */
+  /** Post-commit updates of Redis that failed (reconciles are tried again; the feed cache expires). */
   readonly redisFailures: Counter<'target'>;
+  /** Failed reconciles dropped from the retry queue (over its bound): the view sweep heals them. */
+  readonly reconcileRetriesDropped: Counter;
   readonly kafkaCommitFailures: Counter<'topic'>;
   readonly crashes: Counter;
   /** Batches that started beyond Postgres' applied offset: `rewound` (sought back) or `lost` (deleted by retention). */
@@ -94,8 +96,13 @@ export class ConsumerMetrics {
     });
     this.redisFailures = new Counter({
       name: 'writebehind_consumer_redis_update_failures_total',
-      help: 'Post-commit Redis updates that failed (target: counter_view or feed_cache); never retried, never block offsets',
+      help: 'Post-commit Redis updates that failed (target: counter_view or feed_cache); reconciles are tried again in the background, never block offsets',
       labelNames: ['target'],
+      registers,
+    });
+    this.reconcileRetriesDropped = new Counter({
+      name: 'writebehind_consumer_reconcile_retries_dropped_total',
+      help: 'Failed view reconciles dropped from the retry queue, past its bound of 100,000 increments (the view sweep heals them)',
       registers,
     });
     this.kafkaCommitFailures = new Counter({

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { CounterView } from '@app/counter-view';
 import { RedisClient } from '@app/redis';
 import { CounterRepository, type CounterIncrement, type CounterState } from '@app/store';
@@ -22,15 +22,24 @@ export interface CommittedChanges {
   dropped: CounterIncrement[];
 }
 
+/** Most increments whose reconcile waits to be tried again; past it the oldest are left to the view sweep. */
+const MAX_RETRY_INCREMENTS = 100_000;
+const RETRY_DELAY_MS = 1000;
+
 /**
  * Brings Redis up to date after a Postgres commit: the counter view (base forward, applied ids out of pending)
- * and the actors' cached feed pages. Best effort by design: Redis is a view, Postgres and the offsets are already
- * committed, so a failure here is logged and counted, never retried in a loop and never holds offsets back. The
- * view heals on its own: a refill after the base expires drops the ids the ledger holds.
+ * and the actors' cached feed pages. Redis is a view: Postgres and the offsets are already committed, so a failure
+ * here never holds offsets back. A failed reconcile is kept and tried again every second, in the background, until
+ * Redis takes it: left undone, its applied ids would stay pending while later reconciles move the base past them, an
+ * over-count that never heals on a counter whose base never expires. The queue is bounded; what falls out of it (and
+ * what a crash loses) is the view sweep's (ViewSweeper).
  */
 @Injectable()
-export class ViewSyncService {
+export class ViewSyncService implements OnApplicationShutdown {
   private lastWarning = 0;
+  private retries: CommittedChanges[] = [];
+  private retryIncrements = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly view: CounterView,
@@ -46,23 +55,57 @@ export class ViewSyncService {
     await Promise.all([this.reconcileCounters(changes), this.invalidateFeeds(changes.actors)]);
   }
 
-  private async reconcileCounters({ increments, changed, dropped }: CommittedChanges): Promise<void> {
+  private async reconcileCounters(changes: CommittedChanges): Promise<void> {
     try {
-      if (increments.length > 0) {
-        // A counter touched only by duplicates (or by skipped messages) is not in `changed`. Its ids must still
-        // leave pending, and only together with a base that includes them: with the old base, removing them
-        // would make the view undercount. So its current row is read (after the commit, so it includes them).
-        const known = new Set(changed.map((c) => c.name));
-        const missing = [...new Set(increments.map((i) => i.name))].filter((name) => !known.has(name));
-        const current = missing.length > 0 ? await this.counters.readMany(missing) : [];
-        await this.view.reconcile(increments, [...changed, ...current]);
-      }
-      const droppedByName = new Map<string, string[]>();
-      for (const inc of dropped) droppedByName.set(inc.name, [...(droppedByName.get(inc.name) ?? []), inc.eventId]);
-      await Promise.all([...droppedByName].map(([name, ids]) => this.view.removePending(name, ids)));
+      await this.reconcile(changes);
     } catch (error) {
       this.failed('counter_view', error);
+      this.retryLater(changes);
     }
+  }
+
+  private async reconcile({ increments, changed, dropped }: CommittedChanges): Promise<void> {
+    if (increments.length > 0) {
+      // A counter touched only by duplicates (or by skipped messages) is not in `changed`. Its ids must still
+      // leave pending, and only together with a base that includes them: with the old base, removing them
+      // would make the view undercount. So its current row is read (after the commit, so it includes them).
+      const known = new Set(changed.map((c) => c.name));
+      const missing = [...new Set(increments.map((i) => i.name))].filter((name) => !known.has(name));
+      const current = missing.length > 0 ? await this.counters.readMany(missing) : [];
+      await this.view.reconcile(increments, [...changed, ...current]);
+    }
+    await this.view.removePendingMany(dropped);
+  }
+
+  private retryLater(changes: CommittedChanges): void {
+    this.retries.push({ ...changes, actors: [] });
+    this.retryIncrements += changes.increments.length + changes.dropped.length;
+    while (this.retryIncrements > MAX_RETRY_INCREMENTS && this.retries.length > 1) {
+      const oldest = this.retries.shift();
+      this.retryIncrements -= (oldest?.increments.length ?? 0) + (oldest?.dropped.length ?? 0);
+      this.metrics.reconcileRetriesDropped.inc();
+    }
+    this.retryTimer ??= setTimeout(() => void this.retryNow(), RETRY_DELAY_MS).unref();
+  }
+
+  /** Tries the failed reconciles again, oldest first; at the first failure the rest wait for the next turn. */
+  private async retryNow(): Promise<void> {
+    this.retryTimer = undefined;
+    const queued = this.retries.splice(0);
+    this.retryIncrements = 0;
+    for (const [i, changes] of queued.entries()) {
+      try {
+        await this.reconcile(changes);
+      } catch (error) {
+        this.failed('counter_view', error);
+        for (const rest of queued.slice(i)) this.retryLater(rest);
+        return;
+      }
+    }
+  }
+
+  onApplicationShutdown(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 
   private async invalidateFeeds(actors: Iterable<string>): Promise<void> {
@@ -82,6 +125,6 @@ export class ViewSyncService {
     // Redis down means a failure per batch: one line per 10 s is enough to see it.
     if (Date.now() - this.lastWarning < 10_000) return;
     this.lastWarning = Date.now();
-    this.logger.warn({ err: error, target }, 'post-commit Redis update failed; the view heals on refill');
+    this.logger.warn({ err: error, target }, 'post-commit Redis update failed; tried again in the background');
   }
 }
