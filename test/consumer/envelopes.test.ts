@@ -70,7 +70,7 @@ describe('envelopes of events', () => {
     const letters = await readTopic(stack.kafka, `${stack.topics.counters}.dlq`);
     expect(letters).toHaveLength(1);
     expect(letters[0]?.headers['dlq-error-class']).toBe('invalid-event');
-    expect(letters[0]?.headers['dlq-error-message']).toMatch(/invalid envelope: events\.1\.by/);
-    expect(String(letters[0]?.value)).toMatch(/^\{"v":2,"events":\[/);
+    expect(letters[0]?.headers['dlq-error-message']).toMatch(/invalid envelope: groups\.0\.events\.1\.by/);
+    expect(String(letters[0]?.value)).toMatch(/^\{"v":2,"groups":\[/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, decodeRecord, encodeEvent, envelopeRecord, eventBody } from './event.codec.js';
+import { counterBody, decodeEvent, decodeRecord, encodeEvent, envelopeRecord, eventBody } from './event.codec.js';
 import type { ActivityRecorded, CounterIncremented } from './event.schema.js';
 
 const counter: CounterIncremented = {
@@ -28,6 +28,7 @@ describe('event codec', () => {
     expect(encodeEvent(activity)).toBe(JSON.stringify(activity));
     const quoted = { ...counter, id: 'c:"k\\\u0001"' };
     expect(encodeEvent(quoted)).toBe(JSON.stringify(quoted));
+    expect(counterBody(quoted.id, counter.key, counter.ts, counter.by)).toBe(eventBody(quoted));
   });
 
   it('round-trips an envelope of events, each with its own traceparent, and a v1 record with its header', () => {
@@ -39,7 +40,7 @@ describe('event codec', () => {
     ]);
     expect(JSON.parse(value)).toMatchObject({
       v: 2,
-      events: [{ id: counter.id, traceparent }, { id: activity.id }, { id: 'c:2' }],
+      groups: [{ traceparent, events: [{ id: counter.id }] }, { events: [{ id: activity.id }, { id: 'c:2' }] }],
     });
     expect(decodeRecord(value)).toEqual({
       ok: true,
@@ -56,10 +57,11 @@ describe('event codec', () => {
   });
 
   it.each([
-    ['no events', { v: 2, events: [] }, /events/],
-    ['a bad item', { v: 2, events: [{ ...counter, v: undefined, by: 0 }] }, /events\.0\.by/],
-    ['an item with its own version', { v: 2, events: [counter] }, /v/],
-    ['an unknown field', { v: 2, events: [], extra: 1 }, /extra|events/],
+    ['no groups', { v: 2, groups: [] }, /groups/],
+    ['a group without events', { v: 2, groups: [{ events: [] }] }, /groups\.0\.events/],
+    ['a bad event', { v: 2, groups: [{ events: [{ ...counter, v: undefined, by: 0 }] }] }, /groups\.0\.events\.0\.by/],
+    ['an event with its own version', { v: 2, groups: [{ events: [counter] }] }, /v/],
+    ['an unknown field', { v: 2, groups: [], extra: 1 }, /extra|groups/],
   ])('rejects an envelope with %s, whole', (_label, value, reason) => {
     const result = decodeRecord(JSON.stringify(value));
     expect(result.ok).toBe(false);

@@ -27,7 +27,7 @@ function issues(error: { issues: { path: PropertyKey[]; message: string }[] }): 
 
 /**
  * Decodes a Kafka record: one event (`{"v":1,...}`, its traceparent in the record's header) or an envelope of events
- * (`{"v":2,"events":[...]}`, each with its own traceparent). Never throws: a bad record is a permanent failure for
+ * (`{"v":2,"groups":[...]}`, the events of each group with the group's traceparent). Never throws: a bad record is a permanent failure for
  * that record only, all its events together, and the reason travels to the dead-letter topic.
  */
 export function decodeRecord(value: Buffer | string | null | undefined, traceparentHeader?: string): RecordResult {
@@ -41,13 +41,11 @@ export function decodeRecord(value: Buffer | string | null | undefined, tracepar
   if ((json as { v?: unknown } | null)?.v === ENVELOPE_VERSION) {
     const envelope = envelopeSchema.safeParse(json);
     if (!envelope.success) return { ok: false, reason: `invalid envelope: ${issues(envelope.error)}` };
-    return {
-      ok: true,
-      events: envelope.data.events.map(({ traceparent, ...item }) => ({
-        event: { v: EVENT_VERSION, ...item },
-        traceparent,
-      })),
-    };
+    const events: DecodedEvent[] = [];
+    for (const { traceparent, events: items } of envelope.data.groups) {
+      for (const item of items) events.push({ event: { v: EVENT_VERSION, ...item }, traceparent });
+    }
+    return { ok: true, events };
   }
   const result = changeEventSchema.safeParse(json);
   if (!result.success) return { ok: false, reason: `invalid event: ${issues(result.error)}` };
@@ -81,6 +79,11 @@ const counterBodyJson = fastJson({
   required: ['id', 'type', 'key', 'ts', 'by'],
 });
 
+/** `eventBody` of a counter event from its fields, without building the event first (one per increment). */
+export function counterBody(id: string, key: string, ts: number, by: number): string {
+  return `{"id":${JSON.stringify(id)},"type":"counter.incremented","key":${JSON.stringify(key)},"ts":${ts},"by":${by}}`;
+}
+
 export function eventBody(event: ChangeEvent): string {
   const { v: _v, ...fields } = event;
   return event.type === 'counter.incremented' ? counterBodyJson(fields) : JSON.stringify(fields);
@@ -94,17 +97,19 @@ export function singleRecord(body: string): string {
 /**
  * A record of several events of one partition (format v2): the API publishes the events that gathered for a
  * partition as one record, since kafkajs encodes each record in JavaScript (varints, CRC32C) and that per-record cost
- * dominated the ingest of batches. Each item keeps its own id, so the consumer still dedupes event by event, and its
- * own traceparent.
+ * dominated the ingest of batches. Each event keeps its own id, so the consumer still dedupes event by event.
+ * Consecutive events of the same trace (the events of one request) form a group that names it once.
  */
 export function envelopeRecord(items: readonly { body: string; traceparent?: string | undefined }[]): string {
-  let out = `{"v":${ENVELOPE_VERSION},"events":[`;
-  for (let i = 0; i < items.length; i++) {
-    const { body, traceparent } = items[i] as (typeof items)[number];
-    if (i > 0) out += ',';
-    out += traceparent === undefined ? body : `${body.slice(0, -1)},"traceparent":${JSON.stringify(traceparent)}}`;
+  const groups: string[] = [];
+  for (let i = 0; i < items.length;) {
+    const traceparent = items[i]?.traceparent;
+    const bodies: string[] = [];
+    for (; i < items.length && items[i]?.traceparent === traceparent; i++) bodies.push(items[i]?.body ?? '');
+    const trace = traceparent === undefined ? '' : `"traceparent":${JSON.stringify(traceparent)},`;
+    groups.push(`{${trace}"events":[${bodies.join(',')}]}`);
   }
-  return `${out}]}`;
+  return `{"v":${ENVELOPE_VERSION},"groups":[${groups.join(',')}]}`;
 }
 
 /** One event as a record value (format v1). */

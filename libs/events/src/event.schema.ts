@@ -3,8 +3,8 @@ import { z } from 'zod';
 /** Version of the event schema below. A consumer rejects (dead-letters) any other version instead of guessing. */
 export const EVENT_VERSION = 1;
 /**
- * A record that carries several events of one partition: `{"v":2,"events":[...]}`, each item an event without its
- * `v`, with its own `traceparent` (docs/architecture.md, section 5).
+ * A record that carries several events of one partition: `{"v":2,"groups":[{"traceparent"?,"events":[...]}]}`, each
+ * event without its `v`, grouped by the trace of the request that accepted them (docs/architecture.md, section 5).
  */
 export const ENVELOPE_VERSION = 2;
 
@@ -58,17 +58,22 @@ export const activityRecordedSchema = z.strictObject({
 
 export const changeEventSchema = z.discriminatedUnion('type', [counterIncrementedSchema, activityRecordedSchema]);
 
-/** W3C traceparent of the request that accepted an event (kept as sent: the consumer only lists it). */
-const traceparent = z.string().max(512).optional();
-
 export const envelopeSchema = z.strictObject({
   v: z.literal(ENVELOPE_VERSION),
-  events: z
+  groups: z
     .array(
-      z.discriminatedUnion('type', [
-        counterIncrementedSchema.omit({ v: true }).extend({ traceparent }),
-        activityRecordedSchema.omit({ v: true }).extend({ traceparent }),
-      ]),
+      z.strictObject({
+        /** W3C traceparent of the request that accepted the group's events (kept as sent: the consumer lists it). */
+        traceparent: z.string().max(512).optional(),
+        events: z
+          .array(
+            z.discriminatedUnion('type', [
+              counterIncrementedSchema.omit({ v: true }),
+              activityRecordedSchema.omit({ v: true }),
+            ]),
+          )
+          .min(1),
+      }),
     )
     .min(1),
 });

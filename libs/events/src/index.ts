@@ -1,5 +1,6 @@
 export {
   decodeEvent,
+  counterBody,
   decodeRecord,
   encodeEvent,
   envelopeRecord,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { CacheAside, RedisCacheStore } from '@app/cache';
 import { AppConfig } from '@app/config';
@@ -12,6 +11,7 @@ import { ReadUnavailableError } from '../http/api.error.js';
 import { type Answer, answerHeld, statusOf } from '../ingest/answers.js';
 import { ApiMetrics } from '../ingest/api.metrics.js';
 import type { OutgoingMessage } from '../ingest/event-publisher.js';
+import { requestKeys } from '../ingest/write-keys.js';
 import { WritePath, type WriteModeUsed } from '../ingest/write-path.js';
 import { type ActivityInput, FEED_MAX_LIMIT } from './activities.schemas.js';
 
@@ -116,7 +116,8 @@ export class ActivitiesService {
     trace: TraceContext,
   ): Promise<{ planned: Planned; mode: WriteModeUsed }[]> {
     const acceptedAt = Date.now();
-    const planned = inputs.map((input) => this.plan(clientId, input, acceptedAt));
+    const newKey = requestKeys();
+    const planned = inputs.map((input) => this.plan(clientId, input, acceptedAt, newKey));
     const keyed = planned.filter((p) => p.clientKey !== undefined);
     if (keyed.length > 0) {
       const claims = await this.idempotency.claim(
@@ -163,10 +164,10 @@ export class ActivitiesService {
     return planned.map((p) => ({ planned: p, mode }));
   }
 
-  private plan(clientId: string, input: ActivityInput, acceptedAt: number): Planned {
+  private plan(clientId: string, input: ActivityInput, acceptedAt: number, newKey: () => string): Planned {
     const data = input.data ?? null;
     const print = activityFingerprint(input);
-    const key = input.id ?? randomUUID();
+    const key = input.id ?? newKey();
     const record: ActivityRecord = {
       id: eventId(clientId, key, print),
       actor: input.actor,

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { CounterView, type CounterWrite, type ViewClaim, type WriteManyOutcome } from '@app/counter-view';
 import { Database, isPostgresUnavailable } from '@app/db';
-import { EVENT_VERSION, counterFingerprint, eventBody, eventId } from '@app/events';
+import { counterBody, counterFingerprint, eventId } from '@app/events';
 import { type HeldKey, IdempotencyService, type KeyState } from '@app/idempotency';
 import { LogThrottle, type TraceContext, formatTraceparent } from '@app/platform';
 import { CounterRepository, type CounterIncrement } from '@app/store';
@@ -12,6 +11,7 @@ import { CounterRangeError, ReadUnavailableError } from '../http/api.error.js';
 import { type Answer, answerHeld, statusOf } from '../ingest/answers.js';
 import { ApiMetrics } from '../ingest/api.metrics.js';
 import type { OutgoingMessage } from '../ingest/event-publisher.js';
+import { requestKeys } from '../ingest/write-keys.js';
 import { WritePath } from '../ingest/write-path.js';
 import { type BatchItemAnswer, type IncrementItem, batchAnswer, incrementAnswer } from './counters.schemas.js';
 
@@ -57,7 +57,7 @@ export class CountersService {
   /** One increment; its answer carries the value served right after it (null when Redis is down). */
   async increment(clientId: string, item: IncrementItem, trace: TraceContext): Promise<Answer> {
     const mode = this.config.api.writeMode.counters;
-    const write = this.plan(clientId, item);
+    const write = this.plan(clientId, item, requestKeys());
     const acceptedAt = Date.now();
     let value: number | null = null;
     let viewed: 'added' | 'failed' | 'no' = 'no';
@@ -107,7 +107,8 @@ export class CountersService {
   /** A batch of increments; per item, accepted, or what its `id` said (duplicate, in flight, conflict). */
   async batch(clientId: string, items: IncrementItem[], trace: TraceContext): Promise<Answer> {
     const mode = this.config.api.writeMode.counters;
-    const planned = items.map((item) => this.plan(clientId, item));
+    const newKey = requestKeys();
+    const planned = items.map((item) => this.plan(clientId, item, newKey));
     const acceptedAt = Date.now();
     let viewed: 'added' | 'failed' | 'no' = 'no';
     const behind = this.writes.behind(mode);
@@ -201,10 +202,9 @@ export class CountersService {
     }
   }
 
-  private plan(clientId: string, item: IncrementItem): Planned {
+  private plan(clientId: string, item: IncrementItem, newKey: () => string): Planned {
     const print = counterFingerprint(item.name, item.by);
-    // A write sent without a key gets one: an unknown outcome is answered with it, for the retry to send.
-    const key = item.id ?? randomUUID();
+    const key = item.id ?? newKey();
     return { name: item.name, by: item.by, key, print, eventId: eventId(clientId, key, print), clientKey: item.id };
   }
 
@@ -278,14 +278,7 @@ export class CountersService {
   }
 
   private message(p: Planned, acceptedAt: number, traceparent: string): OutgoingMessage {
-    const body = eventBody({
-      v: EVENT_VERSION,
-      id: p.eventId,
-      type: 'counter.incremented',
-      key: p.name,
-      ts: acceptedAt,
-      by: p.by,
-    });
+    const body = counterBody(p.eventId, p.name, acceptedAt, p.by);
     return { topic: this.config.kafka.topics.counters, key: p.name, body, traceparent };
   }
 

@@ -65,12 +65,23 @@ export class PartitionHolds implements OnApplicationBootstrap, OnApplicationShut
     for (const key of [...this.held.keys()]) this.forget(key);
   }
 
-  /** After a join: pauses of partitions this member no longer owns are lifted; their new owner checks them. */
+  /**
+   * After a join: pauses of partitions this member no longer owns are lifted; their new owner checks them. Every
+   * partition it owns and does not hold is exported as 0, so that the alert on held partitions has a series to
+   * evaluate before anything is held.
+   */
   onJoined(assignment: Map<string, Set<number>>): void {
     for (const [key, hold] of this.held) {
       if (assignment.get(hold.topic)?.has(hold.partition)) continue;
       this.consumer?.resume([{ topic: hold.topic, partitions: [hold.partition] }]);
       this.forget(key);
+    }
+    for (const [topic, partitions] of assignment) {
+      for (const partition of partitions) {
+        if (!this.held.has(`${topic}/${partition}`)) {
+          this.metrics.heldPartitions.set({ topic, partition: String(partition) }, 0);
+        }
+      }
     }
   }
 
