@@ -17,6 +17,11 @@ export interface EnsureTopicsResult {
    * operator): reported, never changed automatically (an operator may have raised a retention on purpose).
    */
   otherSettings: { topic: string; name: string; has: string; wanted: string }[];
+  /**
+   * Settings of existing topics that had the broker's default (a topic created by an older version, before the layout
+   * set them): set now to the layout's value, the topic's other settings kept as they were.
+   */
+  settingsAdded: { topic: string; name: string; value: string }[];
 }
 
 /** Kafka admin calls: connectivity, topic creation. Connects on first use and again after a failure. */
@@ -74,19 +79,51 @@ export class KafkaAdmin implements OnApplicationShutdown {
             watched,
           )
         : new Map<string, Map<string, string>>();
+    const settingsAdded: EnsureTopicsResult['settingsAdded'] = [];
     for (const spec of present) {
+      const overrides = await this.topicOverrides(spec.topic);
+      const adding: { name: string; value: string }[] = [];
       for (const entry of spec.configEntries ?? []) {
         const has = actual.get(spec.topic)?.get(entry.name);
         if (!watched.includes(entry.name) || has === undefined || has === entry.value) continue;
-        otherSettings.push({ topic: spec.topic, name: entry.name, has, wanted: entry.value });
+        if (overrides.has(entry.name))
+          otherSettings.push({ topic: spec.topic, name: entry.name, has, wanted: entry.value });
+        else adding.push(entry);
       }
+      if (adding.length === 0) continue;
+      // alterConfigs replaces every setting of the topic (kafkajs has no incremental call): the topic's own settings
+      // go along, so that nothing an operator set is lost.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: spec.topic,
+            configEntries: [...[...overrides].map(([name, value]) => ({ name, value })), ...adding],
+          },
+        ],
+      });
+      for (const entry of adding) settingsAdded.push({ topic: spec.topic, ...entry });
     }
     return {
       created: missing.map((s) => s.topic),
       existing: present.map((s) => s.topic),
       fewerPartitions,
       otherSettings,
+      settingsAdded,
     };
+  }
+
+  /** The settings a topic has of its own (not the broker's defaults). */
+  private async topicOverrides(topic: string): Promise<Map<string, string>> {
+    const { resources } = await (
+      await this.connected()
+    ).describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }], includeSynonyms: false });
+    return new Map(
+      (resources[0]?.configEntries ?? [])
+        .filter((e) => !e.isDefault && !e.readOnly)
+        .map((e) => [e.configName, e.configValue] as [string, string]),
+    );
   }
 
   /** The effective value (the topic's own, else the broker's default) of each of `names`, per topic. */

@@ -16,6 +16,9 @@ export const topicsCommand: Command = {
     for (const t of result.fewerPartitions) {
       print(`topics: WARNING ${t.topic} has ${t.has} partitions, configured ${t.wanted}; not changed`);
     }
+    for (const t of result.settingsAdded) {
+      print(`topics: set ${t.name}=${t.value} on ${t.topic} (it had the broker's default; its other settings kept)`);
+    }
     for (const t of result.otherSettings) {
       print(
         `topics: WARNING ${t.topic} has ${t.name}=${t.has}, the layout says ${t.wanted}; not changed ` +
