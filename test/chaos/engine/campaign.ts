@@ -30,6 +30,8 @@ export interface ChaosReport {
     stats: LoadStats;
     acknowledged: { counters: number; activities: number };
     unacknowledged: number;
+    /** Keyless increments left ambiguous (no answer): writes (requests), items, and the sum of their deltas. */
+    ambiguous: { writes: number; items: number; sum: number };
   };
   lag: { maxMessages: number; maxMessagesAt: number | undefined; maxSeconds: number; samples: number };
   unexpectedExits: ChaosSystem['unexpectedExits'];
@@ -72,6 +74,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     load = new ChaosLoad({
       apiUrls: system.apiUrls,
       clients: options.clients,
+      probes: options.probes,
       counters: options.counters,
       actors: options.actors,
       pauseMs: options.pauseMs,
@@ -102,18 +105,18 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
       const elapsed = Date.now() - phases.faultsFrom;
       if (options.rounds !== undefined ? episode.round >= options.rounds : elapsed >= options.durationMs) break;
       say(`episode ${episode.index + 1}: ${episode.faults.map((f) => f.kind).join(' + ')}`);
+      const ready = load.windows.open(episode.faults.map((f) => f.kind));
+      const context = { episode: episode.index, scaleTo: options.scaleTo, note: say, load };
       const faults = await Promise.all(
         episode.faults.map((fault) =>
-          inject(fault, system, { episode: episode.index, scaleTo: options.scaleTo, note: say }).catch(
-            (failure: unknown): FaultRecord => ({
-              kind: fault.kind,
-              detail: 'harness error',
-              episode: episode.index,
-              injectedAt: Date.now(),
-              healedAt: Date.now(),
-              failed: (failure as Error).message.split('\n')[0] ?? 'unknown',
-            }),
-          ),
+          inject(fault, system, context).catch((failure: unknown): FaultRecord => ({
+            kind: fault.kind,
+            detail: 'harness error',
+            episode: episode.index,
+            injectedAt: Date.now(),
+            healedAt: Date.now(),
+            failed: (failure as Error).message.split('\n')[0] ?? 'unknown',
+          })),
         ),
       );
       for (const f of faults) say(`  ${f.kind}: ${f.detail}${f.failed ? ` [${f.failed}]` : ''}`);
@@ -122,6 +125,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
       try {
         const restarted = await system.settle(180_000);
         record.readyAt = Date.now();
+        ready(record.readyAt);
         const slowest = Math.max(...faults.map((f) => f.healedAt));
         say(
           `  all ready ${((record.readyAt - slowest) / 1000).toFixed(1)} s after healing` +
@@ -179,6 +183,11 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
       stats: load?.stats ?? emptyStats(),
       acknowledged: { counters: load?.counterAcks.size ?? 0, activities: load?.activityAcks.size ?? 0 },
       unacknowledged: load?.unacknowledged.length ?? 0,
+      ambiguous: {
+        writes: new Set(load?.ambiguous.map((a) => a.request)).size,
+        items: load?.ambiguous.length ?? 0,
+        sum: load?.ambiguous.reduce((sum, a) => sum + a.by, 0) ?? 0,
+      },
     },
     lag,
     unexpectedExits: system.unexpectedExits,

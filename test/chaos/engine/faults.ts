@@ -25,7 +25,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One fault with its parameters, all drawn from the schedule's PRNG when the schedule is made. */
 export type FaultPlan =
-  | { kind: 'api-kill'; pick: number; downMs: number }
+  | { kind: 'api-kill'; pick: number; downMs: number; delayMs: number }
   | { kind: 'consumer-kill'; pick: number; downMs: number }
   | { kind: 'postgres-stop'; mode: 'fast' | 'immediate' | 'kill'; downMs: number }
   | { kind: 'redis-stop'; mode: 'stop' | 'kill'; downMs: number }
@@ -77,7 +77,9 @@ function plan(kind: FaultKind, rng: Prng, downtimeMs: number): FaultPlan {
   const down = () => Math.round(downtimeMs * rng.between(0.5, 1.5));
   switch (kind) {
     case 'api-kill':
-      return { kind, pick: rng.next(), downMs: rng.int(200, 3000) };
+      // The delay after a keyless write went out: a write-behind request takes a few ms (Redis, the producer's 5 ms
+      // linger, Kafka), so the kill lands before, between or after its Redis and Kafka steps.
+      return { kind, pick: rng.next(), downMs: rng.int(200, 3000), delayMs: rng.int(0, 8) };
     case 'consumer-kill':
       return { kind, pick: rng.next(), downMs: rng.int(200, 3000) };
     case 'postgres-stop':
@@ -136,6 +138,14 @@ export interface FaultRecord {
   healedAt: number;
   /** Harness trouble carrying the fault out (a replay the group refused, a start that failed). */
   failed?: string;
+  /** api-kill: keyless writes in flight on the API when it was killed. */
+  keylessInFlight?: number;
+}
+
+/** What a fault asks of the load: an api-kill waits for keyless writes in flight on the API it kills. */
+export interface KeylessWatch {
+  keylessInFlight(apiUrl: string): number;
+  whenKeylessInFlight(apiUrl: string, timeoutMs: number): Promise<boolean>;
 }
 
 /** Picks from `items` with a number in [0, 1) drawn beforehand. */
@@ -147,7 +157,7 @@ function pickWith<T>(items: readonly T[], x: number): T | undefined {
 export async function inject(
   fault: FaultPlan,
   system: ChaosSystem,
-  context: { episode: number; scaleTo: number; note: (line: string) => void },
+  context: { episode: number; scaleTo: number; note: (line: string) => void; load: KeylessWatch },
 ): Promise<FaultRecord> {
   const injectedAt = Date.now();
   const record = (detail: string, failed?: string): FaultRecord => ({
@@ -162,10 +172,16 @@ export async function inject(
   switch (fault.kind) {
     case 'api-kill': {
       const slot = pickWith(system.apis, fault.pick) as AppSlot;
+      const cut = await keylessInFlight(context.load, `http://127.0.0.1:${slot.port}`, fault.delayMs);
       await slot.kill();
       await sleep(fault.downMs);
       slot.start();
-      return record(`SIGKILL ${slot.name} under load, restarted after ${seconds(fault.downMs)}`);
+      return {
+        ...record(
+          `SIGKILL ${slot.name} under load with ${cut} keyless write(s) in flight, restarted after ${seconds(fault.downMs)}`,
+        ),
+        keylessInFlight: cut,
+      };
     }
     case 'consumer-kill': {
       const slot = pickWith(
@@ -252,7 +268,7 @@ export async function inject(
     }
     case 'kafka-freeze': {
       // Produce requests already sent are answered late, after the API's timeout: those writes are written through
-      // and land in Kafka as well (DESIGN.md section 8, a produce that times out but succeeded).
+      // and land in Kafka as well (docs/architecture.md, fault model: a produce that times out but succeeded).
       const propsFile = `${system.broker.dir}/server.properties`;
       const n = await freeze(
         () => pidsByCommandLine((c) => c.includes('kafka.Kafka') && c.includes(propsFile)),
@@ -296,6 +312,20 @@ export async function inject(
       return record(`wb replay --ago ${fault.ago} --execute`, last);
     }
   }
+}
+
+/**
+ * Waits (10 s at most) until keyless writes are in flight on the API at `url` and still are `delayMs` after one went
+ * out, so that the kill cuts writes whose client cannot know whether they were applied. How many are in flight.
+ */
+async function keylessInFlight(load: KeylessWatch, url: string, delayMs: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (!(await load.whenKeylessInFlight(url, deadline - Date.now()))) break;
+    await sleep(delayMs);
+    if (load.keylessInFlight(url) > 0) break;
+  }
+  return load.keylessInFlight(url);
 }
 
 /** Kafka's enum of config resource types (kafkajs is CommonJS: taken from its default export). */

@@ -11,6 +11,8 @@ export interface ChaosOptions {
   clients: number;
   /** Pause of each client between two writes (ms): the load's pace. */
   pauseMs: number;
+  /** Counters each written by one more client that reads it back after every acknowledged write. */
+  probes: number;
   counters: number;
   actors: number;
   apis: number;
@@ -42,6 +44,7 @@ export const DEFAULTS: Omit<ChaosOptions, 'seed'> = {
   rounds: undefined,
   clients: 6,
   pauseMs: 15,
+  probes: 2,
   counters: 40,
   actors: 12,
   apis: 2,
@@ -69,6 +72,7 @@ write load and injects seeded faults; then drains, waits for lag zero and checks
   --rounds <n>         instead of --duration: inject every fault kind exactly n times (n rounds)
   --clients <n>        concurrent load clients (default ${DEFAULTS.clients})
   --pause <d>          pause of each client between writes (default ${DEFAULTS.pauseMs}ms)
+  --probes <n>         counters written by one client each and read back after every write (default ${DEFAULTS.probes})
   --counters <n>       counters written (default ${DEFAULTS.counters})
   --actors <n>         actors of the activities (default ${DEFAULTS.actors})
   --apis <n>           API processes (default ${DEFAULTS.apis})
@@ -114,6 +118,7 @@ export function parseChaosArgs(argv: string[]): ChaosOptions | undefined {
       rounds: { type: 'string' },
       clients: { type: 'string' },
       pause: { type: 'string' },
+      probes: { type: 'string' },
       counters: { type: 'string' },
       actors: { type: 'string' },
       apis: { type: 'string' },
@@ -144,6 +149,11 @@ export function parseChaosArgs(argv: string[]): ChaosOptions | undefined {
   if (values.rounds !== undefined) options.rounds = positiveInt('rounds', values.rounds);
   if (values.clients !== undefined) options.clients = positiveInt('clients', values.clients);
   if (values.pause !== undefined) options.pauseMs = parseDuration(values.pause.replace(/^(\d+)$/, '$1ms'));
+  if (values.probes !== undefined) {
+    const n = Number(values.probes);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--probes: a non-negative integer, not "${values.probes}"`);
+    options.probes = n;
+  }
   if (values.counters !== undefined) options.counters = positiveInt('counters', values.counters);
   if (values.actors !== undefined) options.actors = positiveInt('actors', values.actors);
   if (values.apis !== undefined) options.apis = positiveInt('apis', values.apis);

@@ -44,6 +44,12 @@ export function formatReport(report: ChaosReport): string {
       .join(', ')}; requests ${requests} (reads ${load.stats.requests.read})`,
   );
   lines.push(
+    `  keyless counter writes (positive deltas, no key): increment ${load.stats.keyless.increment}, increment-batch ` +
+      `${load.stats.keyless['increment-batch']}; outcome-unknown answers ${load.stats.outcomeUnknown} (retried with ` +
+      `the keys they gave); ambiguous (no answer, not retried): ${load.ambiguous.writes} write(s), ` +
+      `${load.ambiguous.items} increment(s), deltas summing to ${load.ambiguous.sum}`,
+  );
+  lines.push(
     `  acknowledged events: ${load.acknowledged.counters} counter increments, ${load.acknowledged.activities} activities ` +
       `(by mode: ${sorted(load.stats.modes).join(', ')}; ${load.stats.duplicates} answered as duplicates of an earlier attempt)`,
   );
@@ -57,6 +63,19 @@ export function formatReport(report: ChaosReport): string {
     `  writes retried until acknowledged: ${load.stats.retriedWrites} (most requests for one write: ${load.stats.maxAttempts}); ` +
       `unacknowledged at the end: ${load.unacknowledged}`,
   );
+  const probes = load.stats.probes;
+  lines.push(
+    `  view probes: ${probes.counters} counter(s), ${probes.checks} reads right after an acknowledged write: ` +
+      `${probes.equal} equal, ${probes.differedInFaults} differed during Redis/Postgres faults (allowed; served - ` +
+      `acknowledged from ${probes.maxUnder} to ${probes.maxOver}), ${probes.differed} differed otherwise; ` +
+      `${probes.unavailable} GET(s) not answered 200, ${probes.unread} check(s) without a read`,
+  );
+  const killed = report.episodes.flatMap((e) => e.faults).filter((f) => f.kind === 'api-kill');
+  if (killed.length > 0) {
+    lines.push(
+      `  api-kills: ${killed.length}, with ${killed.map((f) => f.keylessInFlight ?? 0).join(', ')} keyless write(s) in flight`,
+    );
+  }
   lines.push(
     `  max lag: ${lag.maxMessages} messages${lag.maxMessagesAt ? ` (at ${at(lag.maxMessagesAt)})` : ''}, ` +
       `${lag.maxSeconds.toFixed(1)} s (oldest unapplied event; ${lag.samples} samples of the API's lag metrics)`,
@@ -69,16 +88,22 @@ export function formatReport(report: ChaosReport): string {
 
   if (oracle) {
     lines.push('', 'oracle:');
+    const { counters, ledger, reads } = oracle;
     lines.push(
-      `  counters: ${oracle.counters.equal}/${oracle.counters.expected} equal to the oracle in Postgres ` +
-        `(${oracle.counters.postgresRows} rows)`,
+      `  counters: ${counters.withinBounds}/${counters.expected} within [acknowledged, acknowledged + ambiguous] in ` +
+        `Postgres, ${counters.equal}/${counters.expected} equal to acknowledged + the ambiguous writes in the ledger ` +
+        `(${counters.postgresRows} rows)`,
     );
     lines.push(
-      `  ledger: ${oracle.ledger.rows} ids for ${oracle.ledger.acknowledged} acknowledged increments; missing ` +
-        `${oracle.ledger.missing}, never acknowledged ${oracle.ledger.unknown}; ${oracle.ledger.writeThrough} written through`,
+      `  ledger: ${ledger.rows} ids for ${ledger.acknowledged} acknowledged increments; missing ${ledger.missing}, ` +
+        `ambiguous writes applied ${ledger.ambiguous} (of ${load.ambiguous.items}), neither acknowledged nor ambiguous ` +
+        `${ledger.unknown}; ${ledger.writeThrough} written through`,
     );
+    const converged =
+      reads.convergedAfterMs === undefined ? 'never' : `after ${(reads.convergedAfterMs / 1000).toFixed(1)} s`;
     lines.push(
-      `  GET == Postgres: ${oracle.reads.equal}/${oracle.reads.checked} reads (every counter through ${oracle.reads.apis} API process(es))`,
+      `  GET == Postgres: ${reads.equal}/${reads.checked} reads (every counter through ${reads.apis} API process(es)); ` +
+        `${reads.firstPassEqual} at the first pass, all ${converged}; ${reads.outOfBounds} outside the bounds`,
     );
     lines.push(
       `  activities: ${oracle.activities.rows} rows for ${oracle.activities.acknowledged} acknowledged; missing ` +

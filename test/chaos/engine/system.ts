@@ -274,6 +274,10 @@ export class ChaosSystem {
       CONSUMER_SESSION_TIMEOUT_MS: '6000',
       CONSUMER_HEARTBEAT_INTERVAL_MS: '500',
       CONSUMER_RETRY_MAX_DELAY_MS: '1500',
+      // The view sweep every 5 s, on deltas older than 5 s (default: a minute each): an over-count a missed reconcile
+      // left heals within seconds, so the probes can tell a view that heals from one that does not.
+      CONSUMER_VIEW_SWEEP_INTERVAL_MS: '5000',
+      CONSUMER_VIEW_SWEEP_MIN_AGE_MS: '5000',
     };
   }
 
