@@ -4,7 +4,7 @@ import { DEFAULTS, FAULT_KINDS, formatReport, runChaos } from './engine/index.js
 /**
  * The guarantees together (docs/architecture.md, "Guarantees"), under one fixed-seed round of every fault kind of the
  * chaos engine, one at a time: API and consumer SIGKILLs (the API's while keyless writes are in flight on it),
- * Postgres, Redis and Kafka outages, FLUSHALL, a 1 -> 3 -> 1 scale, a replay of the last five minutes, the topics
+ * Postgres, Redis and Kafka outages, a slow broker (requests held past the produce timeout), FLUSHALL, a 1 -> 3 -> 1 scale, a replay of the last five minutes, the topics
  * recreated and re-baselined, while a mixed load of single and batch increments and activities runs: keyed writes
  * retried with the same keys until acknowledged, keyless increments that are acknowledged, retried with the keys an
  * outcome-unknown answer gives, or left ambiguous when no answer came, and probe counters read back after every

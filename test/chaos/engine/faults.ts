@@ -16,6 +16,7 @@ export const FAULT_KINDS = [
   'consumer-scale',
   'replay',
   'kafka-freeze',
+  'kafka-slow',
   'postgres-freeze',
   'redis-freeze',
   'topic-recreate',
@@ -34,6 +35,7 @@ export type FaultPlan =
   | { kind: 'consumer-scale'; holdMs: number; pick: number }
   | { kind: 'replay'; ago: string }
   | { kind: 'kafka-freeze' | 'postgres-freeze' | 'redis-freeze'; downMs: number }
+  | { kind: 'kafka-slow'; delayMs: number; downMs: number }
   | { kind: 'topic-recreate' };
 
 export interface Episode {
@@ -67,6 +69,7 @@ const TARGET: Record<FaultKind, string> = {
   'redis-freeze': 'redis',
   'kafka-stop': 'kafka',
   'kafka-freeze': 'kafka',
+  'kafka-slow': 'kafka',
   replay: 'everything',
   'topic-recreate': 'everything',
 };
@@ -96,6 +99,10 @@ function plan(kind: FaultKind, rng: Prng, downtimeMs: number): FaultPlan {
       return { kind, ago: '5m' };
     case 'topic-recreate':
       return { kind };
+    case 'kafka-slow':
+      // Each request to the broker held 1 to 4 s: about half the produce requests are answered within the API's
+      // timeout (1.5 s) and half after it, when the API has given up on them although they land.
+      return { kind, delayMs: rng.int(1000, 4000), downMs: down() };
     case 'kafka-freeze':
     case 'postgres-freeze':
     case 'redis-freeze':
@@ -275,6 +282,16 @@ export async function inject(
         fault.downMs,
       );
       return record(`SIGSTOP the broker (${n} process) for ${seconds(fault.downMs)}, then SIGCONT`);
+    }
+    case 'kafka-slow': {
+      // The broker stays up and answers everything, late: every client (APIs, consumers, the harness) reaches it
+      // through the system's delay proxy. The sends the API timed out on land after it wrote them through.
+      const proxy = system.broker.proxy;
+      if (!proxy) return record('no delay proxy in front of the broker', 'the broker was started without one');
+      proxy.delayMs = fault.delayMs;
+      await sleep(fault.downMs);
+      proxy.delayMs = 0;
+      return record(`every request to the broker held ${seconds(fault.delayMs)} for ${seconds(fault.downMs)}`);
     }
     case 'postgres-freeze': {
       const n = await freeze(() => pidsWorkingIn(system.postgres.dataDir), fault.downMs);

@@ -194,7 +194,11 @@ export class ChaosSystem {
 
   static async start(options: ChaosOptions): Promise<ChaosSystem> {
     const dist = await snapshotDist();
-    const servers = await Promise.allSettled([KafkaBroker.start(), PostgresServer.start(), RedisServer.start()]);
+    const servers = await Promise.allSettled([
+      KafkaBroker.start({ proxied: true }),
+      PostgresServer.start(),
+      RedisServer.start(),
+    ]);
     const [broker, postgres, redis] = servers.map((s) => (s.status === 'fulfilled' ? s.value : undefined)) as [
       KafkaBroker | undefined,
       PostgresServer | undefined,
