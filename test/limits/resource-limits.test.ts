@@ -229,6 +229,8 @@ describe('resource limits under sustained overload', () => {
         samples: peaks.samples,
         liveMaxMs: Math.max(...liveLatencies),
         errors: errorLines(api),
+        // A process that died: how, and the end of what it wrote (V8's out-of-memory report goes to stderr).
+        ...(api.running ? {} : { exit: await api.exited, lastOutput: api.text.slice(-3000) }),
       });
       console.log(`API overload: ${summary}`);
       expect(api.running, summary).toBe(true);
