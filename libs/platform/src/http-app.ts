@@ -21,6 +21,8 @@ export interface HttpAppOptions {
    * `%`) and an over-long route parameter (414). Without it they get Fastify's own JSON error body.
    */
   frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+  /** Awaited once the app is initialized and before it listens: what must be ready before the first request. */
+  beforeListen?: (app: NestFastifyApplication) => Promise<void>;
 }
 
 /**
@@ -58,6 +60,11 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
   logFailedRequests(fastify, requestLogger);
   options.configure?.(app);
   installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
+  if (options.beforeListen) {
+    // Modules are initialized (their onModuleInit hooks run: connections opened) by init(), which listen() would call.
+    await app.init();
+    await options.beforeListen(app);
+  }
   await app.listen(options.port, options.host);
   logger.log(`${options.name} listening on ${await app.getUrl()}`, 'Bootstrap');
   return app;
