@@ -59,18 +59,21 @@ export async function startHttpApp(module: DynamicModule, options: HttpAppOption
   requestLogger.setContext('HTTP');
   logFailedRequests(fastify, requestLogger);
   options.configure?.(app);
-  installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
+  const stopping = installProcessHandlers(app, logger, options.shutdownTimeoutMs ?? 25_000);
   if (options.beforeListen) {
     // Modules are initialized (their onModuleInit hooks run: connections opened) by init(), which listen() would call.
     await app.init();
     await options.beforeListen(app);
+    // SIGTERM while it waited: the app is closing, and a closed app must not start listening.
+    if (stopping()) return app;
   }
   await app.listen(options.port, options.host);
   logger.log(`${options.name} listening on ${await app.getUrl()}`, 'Bootstrap');
   return app;
 }
 
-function installProcessHandlers(app: INestApplicationContext, logger: Logger, timeoutMs: number): void {
+/** Wires SIGTERM/SIGINT to a drain and fatal errors to an exit; returns whether a drain has begun. */
+function installProcessHandlers(app: INestApplicationContext, logger: Logger, timeoutMs: number): () => boolean {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -103,4 +106,5 @@ function installProcessHandlers(app: INestApplicationContext, logger: Logger, ti
   };
   process.on('uncaughtException', crash('uncaught exception'));
   process.on('unhandledRejection', crash('unhandled rejection'));
+  return () => stopping;
 }

@@ -106,9 +106,10 @@ export class RedisClient implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Resolves once the connection is ready, or rejects after `timeoutMs`. The apps do not wait (readiness reports
-   * Redis), but a one-shot command such as the CLI's `verify` must: with no offline queue, a command sent before the
-   * connection is up fails at once ("Stream isn't writeable"), which a slow start made a flaky failure.
+   * Resolves once the connection is ready, or rejects after `timeoutMs`. With no offline queue, a command sent before
+   * the connection is up fails at once ("Stream isn't writeable"): the API waits before it opens its port (a write
+   * would miss the view), and so does a one-shot command such as the CLI's `verify`. The consumer does not (its
+   * readiness reports Redis, and a failed reconcile is tried again).
    */
   async whenReady(timeoutMs: number): Promise<void> {
     if (this.redis.status === 'ready') return;

@@ -66,8 +66,32 @@ export class DelayProxy {
     this.isCut = false;
   }
 
+  /**
+   * As the server stopped: the port is closed (a client's connect is refused, ECONNREFUSED, as it would be by the
+   * server itself) and open connections are cut, until `listen()`.
+   */
+  async refuse(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  /** Takes connections again on the same port, after `refuse()`. */
+  async listen(): Promise<void> {
+    if (this.server.listening) return;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
+    if (!this.server.listening) return;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -165,11 +165,14 @@ export class KafkaBroker {
   /** Controlled shutdown (SIGTERM), then SIGKILL if the broker is still up after `stopGraceMs`. */
   async stop(): Promise<void> {
     await this.java?.stop(this.options.stopGraceMs ?? 30_000);
+    // A stopped broker refuses connections; the proxy in front of it must not take them and close them instead.
+    await this.proxy?.refuse();
   }
 
   /** A crash: SIGKILL, resolved once the JVM is gone. */
   async kill(): Promise<void> {
     await this.java?.kill();
+    await this.proxy?.refuse();
   }
 
   /** Starts the broker again on the same ports and data dir; stops it first if it still runs. */
@@ -282,6 +285,7 @@ export class KafkaBroker {
       timeoutMs: 30_000,
       description: `ports ${this.port} and ${this.controllerPort} free for the private Kafka broker`,
     });
+    await this.proxy?.listen();
     const child = new ServiceProcess(
       'java',
       [

@@ -100,8 +100,9 @@ function plan(kind: FaultKind, rng: Prng, downtimeMs: number): FaultPlan {
     case 'topic-recreate':
       return { kind };
     case 'kafka-slow':
-      // Each request to the broker held 1 to 4 s: about half the produce requests are answered within the API's
-      // timeout (1.5 s) and half after it, when the API has given up on them although they land.
+      // Every request to the broker held 1 to 4 s, one delay per episode: under the API's produce timeout (1.5 s) the
+      // writes are slow and acknowledged by Kafka; past it the sends time out, the writes are written through while
+      // the sends land late, and the breaker opens and half-opens against a broker that still answers.
       return { kind, delayMs: rng.int(1000, 4000), downMs: down() };
     case 'kafka-freeze':
     case 'postgres-freeze':

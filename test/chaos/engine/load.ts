@@ -51,6 +51,11 @@ export interface AmbiguousWrite {
   by: number;
   /** The request it was part of (a batch's items share one). */
   request: number;
+  /**
+   * Its place among the request's items: the API keys the first `<uuid>` and the n-th after it `<uuid>.<n>`, one UUID
+   * per request (write-keys.ts). Undefined when it is not known.
+   */
+  index: number | undefined;
   /** When that request ended, and how. */
   at: number;
   answer: string;
@@ -307,6 +312,12 @@ export class ChaosLoad {
     for (let attempt = 0; attempt < 20; attempt++) {
       const base = this.options.apiUrls[(turn + attempt) % this.options.apiUrls.length] ?? '';
       const read = await this.get(base, name, TENANTS[0].key);
+      if (read.status === 200 && typeof read.value !== 'number') {
+        this.violations.push(
+          `G3: ${name} answered 200 through ${base} without a numeric value: ${JSON.stringify(read.value) ?? 'nothing'}`,
+        );
+        return;
+      }
       if (read.status !== 200 || typeof read.value !== 'number') {
         probes.unavailable += 1;
         await sleep(250);
@@ -446,9 +457,9 @@ export class ChaosLoad {
   ): 'retry' | 'stop' {
     const counters = items.filter((i): i is CounterWrite => i.type === 'counter');
     const ambiguous = (why: string) => {
-      for (const w of counters) {
-        this.ambiguous.push({ client, name: w.name, by: w.by, request, at: Date.now(), answer: why });
-      }
+      counters.forEach((w, index) => {
+        this.ambiguous.push({ client, name: w.name, by: w.by, request, index, at: Date.now(), answer: why });
+      });
       return 'stop' as const;
     };
     if (answer.status === 503 && problemType(answer.body) === '/problems/outcome-unknown') {
@@ -615,14 +626,18 @@ export class ChaosLoad {
     return retry;
   }
 
-  /** The keyed items of a write to retry; its keyless ones recorded as ambiguous. */
-  private unlessKeyless(items: Item[], client: string, why: string): Item[] {
+  /**
+   * The keyed items of a write to retry; its keyless ones recorded as ambiguous (`whole`: `items` are all the items of
+   * the request, in order, so each one's place is known).
+   */
+  private unlessKeyless(items: Item[], client: string, why: string, whole = true): Item[] {
     const request = ++this.requests;
-    for (const item of items) {
+    items.forEach((item, i) => {
       if (item.type === 'counter' && item.key === undefined) {
-        this.ambiguous.push({ client, name: item.name, by: item.by, request, at: Date.now(), answer: why });
+        const index = whole ? i : undefined;
+        this.ambiguous.push({ client, name: item.name, by: item.by, request, index, at: Date.now(), answer: why });
       }
-    }
+    });
     return items.filter((item) => item.type !== 'counter' || item.key !== undefined);
   }
 
@@ -645,7 +660,7 @@ export class ChaosLoad {
       }
       if (typeof answeredId !== 'string') {
         // Applied, under an id nobody told: the oracle can only bound it.
-        this.unlessKeyless([item], client, 'a 2xx without an event id');
+        this.unlessKeyless([item], client, 'a 2xx without an event id', false);
         return;
       }
       if (this.counterAcks.has(answeredId)) {

@@ -286,28 +286,60 @@ export async function checkOracle(system: ChaosSystem, load: ChaosLoad): Promise
 }
 
 /**
- * Ledger ids that no acknowledged write has, matched to the ambiguous writes: such an id must be
- * `<client>:<key the API made>#<fingerprint>` of an ambiguous write of that client, counter and delta, and each
- * ambiguous write explains at most one id. The rest are unexplained: applied, and neither acknowledged nor left
- * ambiguous.
+ * Ledger ids that no acknowledged write has, matched to the ambiguous writes. Such an id must be
+ * `<client>:<key the API made>#<fingerprint>`, and the ids of one made UUID (`<uuid>`, `<uuid>.<n>`: one request's)
+ * must all be writes of ONE ambiguous request of that client: each id the item at its place (n) with that counter and
+ * delta, each item explaining at most one id. So one write applied twice (two UUIDs for one request), or a write
+ * applied from an attempt that was answered "nothing applied", is unexplained rather than matched to some other
+ * write of the same counter and delta. The UUIDs with the most ids are matched first, each to the first request that
+ * explains all of them.
  */
 function matchAmbiguous(
   ids: string[],
   writes: AmbiguousWrite[],
 ): { applied: { id: string; write: AmbiguousWrite }[]; unexplained: string[] } {
-  const open = new Map<string, AmbiguousWrite[]>();
-  for (const write of writes) {
-    const slot = `${write.client}#${counterFingerprint(write.name, write.by)}`;
-    open.set(slot, [...(open.get(slot) ?? []), write]);
-  }
-  const applied: { id: string; write: AmbiguousWrite }[] = [];
+  const requests = new Map<number, AmbiguousWrite[]>();
+  for (const write of writes) requests.set(write.request, [...(requests.get(write.request) ?? []), write]);
   const unexplained: string[] = [];
+  const byUuid = new Map<string, { id: string; client: string; print: string; place: number }[]>();
   for (const id of ids) {
     const parsed = parseEventId(id);
-    const write =
-      parsed && API_MADE_KEY.test(parsed.key) ? open.get(`${parsed.client}#${parsed.print}`)?.shift() : undefined;
-    if (write) applied.push({ id, write });
-    else unexplained.push(id);
+    if (!parsed || !API_MADE_KEY.test(parsed.key)) {
+      unexplained.push(id);
+      continue;
+    }
+    const [uuid = '', n] = parsed.key.split('.');
+    const group = `${parsed.client}:${uuid}`;
+    byUuid.set(group, [
+      ...(byUuid.get(group) ?? []),
+      { id, client: parsed.client, print: parsed.print, place: n === undefined ? 0 : Number(n) },
+    ]);
+  }
+  const explains = (write: AmbiguousWrite, id: { client: string; print: string; place: number }) =>
+    write.client === id.client &&
+    counterFingerprint(write.name, write.by) === id.print &&
+    (write.index === undefined || write.index === id.place);
+  const applied: { id: string; write: AmbiguousWrite }[] = [];
+  const used = new Set<number>();
+  for (const group of [...byUuid.values()].sort((a, b) => b.length - a.length)) {
+    let matched: { id: string; write: AmbiguousWrite }[] | undefined;
+    for (const [request, items] of requests) {
+      if (used.has(request)) continue;
+      const free = [...items];
+      const pairs: { id: string; write: AmbiguousWrite }[] = [];
+      for (const id of group) {
+        const at = free.findIndex((write) => explains(write, id));
+        if (at < 0) break;
+        pairs.push({ id: id.id, write: free.splice(at, 1)[0] as AmbiguousWrite });
+      }
+      if (pairs.length === group.length) {
+        used.add(request);
+        matched = pairs;
+        break;
+      }
+    }
+    if (matched) applied.push(...matched);
+    else unexplained.push(...group.map((g) => g.id));
   }
   return { applied, unexplained };
 }
