@@ -13,6 +13,14 @@ export interface KeyRequest {
 /** What a request learns of its key: it holds it now, the key's state (replay, 409, 422), or Redis is away. */
 export type Claim = { kind: 'claimed'; held: HeldKey } | KeyState | { kind: 'unprotected' };
 
+/** A write of a request, with the client's key when it sent one; `claimKeyed` records what its claim found. */
+export interface KeyedWrite {
+  clientKey: string | undefined;
+  print: string;
+  held?: HeldKey | undefined;
+  state?: KeyState | undefined;
+}
+
 /**
  * Idempotency-Key semantics (IETF httpapi draft): a repeat of a completed request gets the first answer and changes
  * nothing; a repeat while the first runs gets 409; the same key with a different request gets 422. Keys are scoped
@@ -58,6 +66,24 @@ export class IdempotencyService {
     return records.map((record, i): Claim => {
       const mine = held[i] as HeldKey;
       return record === null ? { kind: 'claimed', held: mine } : keyState(record, requests[i]?.fingerprint ?? '');
+    });
+  }
+
+  /**
+   * Claims the keys of the writes that carry one, and records on each what it found: `held` (the key is its own
+   * now) or `state` (a replay, 409 or 422 to answer with). Neither when Redis is away (unprotected).
+   */
+  async claimKeyed(clientId: string, writes: KeyedWrite[]): Promise<void> {
+    const keyed = writes.filter((w) => w.clientKey !== undefined);
+    if (keyed.length === 0) return;
+    const claims = await this.claim(
+      clientId,
+      keyed.map((w) => ({ key: w.clientKey ?? '', fingerprint: w.print })),
+    );
+    claims.forEach((claim, i) => {
+      const w = keyed[i] as KeyedWrite;
+      if (claim.kind === 'claimed') w.held = claim.held;
+      else if (claim.kind !== 'unprotected') w.state = claim;
     });
   }
 

@@ -118,18 +118,7 @@ export class ActivitiesService {
     const acceptedAt = Date.now();
     const newKey = requestKeys();
     const planned = inputs.map((input) => this.plan(clientId, input, acceptedAt, newKey));
-    const keyed = planned.filter((p) => p.clientKey !== undefined);
-    if (keyed.length > 0) {
-      const claims = await this.idempotency.claim(
-        clientId,
-        keyed.map((p) => ({ key: p.clientKey ?? '', fingerprint: p.print })),
-      );
-      claims.forEach((claim, i) => {
-        const p = keyed[i] as Planned;
-        if (claim.kind === 'claimed') p.held = claim.held;
-        else if (claim.kind !== 'unprotected') p.state = claim;
-      });
-    }
+    await this.idempotency.claimKeyed(clientId, planned);
     const fresh = planned.filter((p) => p.state === undefined);
     let mode = this.config.api.writeMode.activities;
     if (fresh.length > 0) {

@@ -67,7 +67,7 @@ export class CountersService {
         write.held = this.idempotency.hold(clientId, { key: write.clientKey, fingerprint: write.print });
         claim = { ...write.held, leaseMs: this.idempotency.leaseMs };
       } else {
-        await this.claim(clientId, [write]);
+        await this.idempotency.claimKeyed(clientId, [write]);
         if (write.state) return answerHeld(this.metrics, 'counter', write.state);
       }
       let outcome: CounterWrite | undefined;
@@ -90,7 +90,7 @@ export class CountersService {
         viewed = 'added';
       }
     } else {
-      await this.claim(clientId, [write]);
+      await this.idempotency.claimKeyed(clientId, [write]);
       if (write.state) return answerHeld(this.metrics, 'counter', write.state);
     }
     const done = await this.publish(mode, [write], acceptedAt, trace, viewed);
@@ -113,7 +113,7 @@ export class CountersService {
     let viewed: 'added' | 'failed' | 'no' = 'no';
     const behind = this.writes.behind(mode);
     const combined = behind && this.view.claimsWithWrites;
-    if (!combined) await this.claim(clientId, planned);
+    if (!combined) await this.idempotency.claimKeyed(clientId, planned);
     if (behind) {
       const adding = planned.filter((p) => p.state === undefined);
       for (const p of combined ? adding : []) {
@@ -206,21 +206,6 @@ export class CountersService {
     const print = counterFingerprint(item.name, item.by);
     const key = item.id ?? newKey();
     return { name: item.name, by: item.by, key, print, eventId: eventId(clientId, key, print), clientKey: item.id };
-  }
-
-  /** Takes the Idempotency-Keys of the writes that have one (their own call: write-through, or a Redis Cluster). */
-  private async claim(clientId: string, planned: Planned[]): Promise<void> {
-    const keyed = planned.filter((p) => p.clientKey !== undefined);
-    if (keyed.length === 0) return;
-    const claims = await this.idempotency.claim(
-      clientId,
-      keyed.map((p) => ({ key: p.clientKey ?? '', fingerprint: p.print })),
-    );
-    claims.forEach((claim, i) => {
-      const p = keyed[i] as Planned;
-      if (claim.kind === 'claimed') p.held = claim.held;
-      else if (claim.kind !== 'unprotected') p.state = claim;
-    });
   }
 
   /**
