@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const KEY = 'test-key-0123456789abcdef';
 
 /**
- * Every bad-input row of DESIGN.md section 4: the status, a problem-details body, and nothing reaching Kafka
+ * Every bad-input row of docs/architecture.md section 4: the status, a problem-details body, and nothing reaching Kafka
  * or Postgres. Authentication is on (API_KEYS) so that 401 is covered too.
  */
 describe('HTTP contract: bad input is refused and goes nowhere', () => {

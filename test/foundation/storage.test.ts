@@ -11,7 +11,7 @@ describe('migrations', () => {
     await stack.dispose();
   });
 
-  it('creates the tables of DESIGN.md section 6, and a second run applies nothing', async () => {
+  it('creates the tables of docs/architecture.md section 6, and a second run applies nothing', async () => {
     const tables = await stack.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
       [stack.schema],

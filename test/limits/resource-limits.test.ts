@@ -99,7 +99,7 @@ function errorLines(app: AppProcess): string[] {
 }
 
 /**
- * Issue 8, resource limits (DESIGN.md G6): under a sustained overload the API's and the consumer's memory stays
+ * Issue 8, resource limits (docs/architecture.md, G6): under a sustained overload the API's and the consumer's memory stays
  * bounded (they run with V8's old space capped at 96 MiB, survive and keep answering), and their connections to
  * Postgres and Redis, counted by the servers, stay within the configured pool (DATABASE_POOL_MAX) and the one
  * Redis connection per process.

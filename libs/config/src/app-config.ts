@@ -105,7 +105,7 @@ export abstract class AppConfig {
      * credentials and TLS (`rediss://`) used on every node; its host is not used.
      */
     readonly clusterNodes: readonly { readonly host: string; readonly port: number }[];
-    /** The counter view (DESIGN.md section 7). */
+    /** The counter view (docs/architecture.md section 7). */
     readonly view: { readonly baseTtlMs: number; readonly pendingTtlMs: number };
     /** The CA of the server's certificate, for a `rediss://` URL; undefined: Node's trusted CAs. */
     readonly tlsCaFile: string | undefined;

@@ -1,7 +1,7 @@
 import type { AppConfig } from '@app/config';
 import type { ITopicConfig } from 'kafkajs';
 
-/** Dead letters of `topic` go to `<topic>.dlq` (DESIGN.md section 5). */
+/** Dead letters of `topic` go to `<topic>.dlq` (docs/architecture.md section 5). */
 export function deadLetterTopic(topic: string): string {
   return `${topic}.dlq`;
 }

@@ -25,7 +25,7 @@ export interface LoadStats {
 }
 
 /**
- * Closed-loop write load against a real API, with the oracle of DESIGN.md section 3: the sum, per counter, of
+ * Closed-loop write load against a real API, with the oracle of docs/architecture.md section 3: the sum, per counter, of
  * the deltas of every increment the API acknowledged (2xx). Each request carries a unique Idempotency-Key.
  * A request that was not acknowledged is retried with the SAME key until it is, or until `stop()`, as a
  * careful client would: so a write that the API applied but could not acknowledge is counted exactly once.

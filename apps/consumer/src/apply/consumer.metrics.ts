@@ -6,7 +6,7 @@ import { ConsumerStatus } from '../health/consumer-status.service.js';
 import { PERMANENT_ERROR_CLASSES, type PermanentErrorClass, RETRY_CAUSES } from './error-classifier.js';
 
 /**
- * The consumer's metrics (DESIGN.md section 9, docs/metrics.md). Labels are bounded: `topic` (the two change-event
+ * The consumer's metrics (docs/architecture.md section 9, docs/metrics.md). Labels are bounded: `topic` (the two change-event
  * topics), `partition` (their partitions), `reason`, `dependency`, `cause` and `error_class` from fixed sets; never
  * keys or event ids. The counters are created at 0 for every label value at boot: alerts on failures (dead letters,
  * retries) then have a series before the first failure, and `increase()` sees the first one.

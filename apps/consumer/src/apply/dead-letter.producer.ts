@@ -3,7 +3,7 @@ import { KafkaProducer, deadLetterTopic } from '@app/kafka';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { PermanentErrorClass } from './error-classifier.js';
 
-/** Header names of a dead letter (DESIGN.md section 5: reason, attempts and origin). */
+/** Header names of a dead letter (docs/architecture.md section 5: reason, attempts and origin). */
 export const DLQ_HEADERS = {
   errorClass: 'dlq-error-class',
   errorCode: 'dlq-error-code',
